@@ -1,0 +1,142 @@
+//! The catalog: what a `CREATE STREAM` / `CREATE TABLE` statement defines.
+//! Plain data (serde) so it can be persisted and shipped to workers.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The type of a stream field, as eKuiper's DDL spells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FieldType {
+    /// `BIGINT`: i64.
+    Bigint,
+    /// `FLOAT`: f64.
+    Float,
+    /// `STRING`.
+    String,
+    /// `DATETIME`.
+    Datetime,
+    /// `BOOLEAN`.
+    Boolean,
+    /// `BYTEA`: bytes.
+    Bytea,
+    /// `ARRAY(type)`.
+    Array(Box<FieldType>),
+    /// `STRUCT(name type, ...)`.
+    Struct(Vec<FieldDef>),
+}
+
+/// One named field of a schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDef {
+    /// Field name as declared (case preserved).
+    pub name: String,
+    /// Declared type.
+    pub ty: FieldType,
+}
+
+/// Whether a definition is a stream (unbounded, windowed) or a table (latest rows, joined).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamKind {
+    /// `CREATE STREAM`.
+    Stream,
+    /// `CREATE TABLE`.
+    Table,
+}
+
+/// Payload format (`FORMAT=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Format {
+    /// `json` (default).
+    Json,
+    /// `binary`: the whole payload is one bytes field named `self`.
+    Binary,
+    /// `delimited`: one line of values split by `DELIMITER`.
+    Delimited,
+}
+
+/// The `WITH (...)` options of a stream or table. Unknown options are refused at parse time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    /// `DATASOURCE`: topic, file name, memory topic, ...
+    pub datasource: String,
+    /// `FORMAT`.
+    pub format: Format,
+    /// `KEY`: the key field (tables replace rows by it).
+    pub key: Option<String>,
+    /// `TYPE`: the connector (`mqtt` default, `memory`, `file`, `httppush`, `mock`, a plugin ...).
+    pub source_type: String,
+    /// `CONF_KEY`: the named section of `etc/sources/<type>.yaml`.
+    pub conf_key: Option<String>,
+    /// `TIMESTAMP`: the event-time field.
+    pub timestamp: Option<String>,
+    /// `TIMESTAMP_FORMAT`.
+    pub timestamp_format: Option<String>,
+    /// `STRICT_VALIDATION`: refuse records whose fields do not match the schema.
+    pub strict_validation: bool,
+    /// `SHARED`: one source instance shared by all rules.
+    pub shared: bool,
+    /// `RETAIN_SIZE` (tables): how many rows a table keeps.
+    pub retain_size: Option<usize>,
+    /// `KIND` (tables): `scan` (default) or `lookup`.
+    pub kind: Option<String>,
+    /// `DELIMITER` for the delimited format (default `,`).
+    pub delimiter: Option<String>,
+    /// `SCHEMAID` and other options kept verbatim for connectors.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            datasource: String::new(),
+            format: Format::Json,
+            key: None,
+            source_type: "mqtt".into(),
+            conf_key: None,
+            timestamp: None,
+            timestamp_format: None,
+            strict_validation: false,
+            shared: false,
+            retain_size: None,
+            kind: None,
+            delimiter: None,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// A defined stream or table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamDef {
+    /// Name as declared.
+    pub name: String,
+    /// Stream or table.
+    pub kind: StreamKind,
+    /// The schema; `None` for a schemaless `()` stream.
+    pub fields: Option<Vec<FieldDef>>,
+    /// The WITH options.
+    pub options: StreamOptions,
+    /// The DDL text it was created from (for DESCRIBE and persistence).
+    pub sql: String,
+}
+
+/// What the compiler may look up while binding a query.
+pub trait Catalog {
+    /// The stream or table of that name (exact match first, then case-insensitive).
+    fn stream(&self, name: &str) -> Option<&StreamDef>;
+
+    /// The signature of a function: built-ins, then (by override) plugin functions.
+    fn function(&self, name: &str) -> Option<crate::functions::FunctionSig> {
+        crate::functions::lookup(name)
+    }
+}
+
+impl Catalog for BTreeMap<String, StreamDef> {
+    fn stream(&self, name: &str) -> Option<&StreamDef> {
+        self.get(name).or_else(|| {
+            self.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+    }
+}

@@ -1,0 +1,657 @@
+//! The value model: [`Value`] (what one field holds) and [`Row`] (one record as
+//! a vector of slots plus metadata and a timestamp).
+//!
+//! `Value` keeps eKuiper's distinction between integers and floats (`3` is an
+//! `Int`, `3.0` a `Float`), so arithmetic and equality behave as in eKuiper.
+//! Strings, bytes, arrays and objects are reference-counted: a row copied into
+//! several windows, or a string passed from input to output unchanged, is not
+//! copied again.
+//!
+//! JSON enters through [`decode_value`] / [`RowDecoder`] which walk the bytes
+//! with serde_json's streaming deserializer straight into `Value`s (no
+//! `serde_json::Value` in between); rows leave through [`write_json`].
+//! The derived serde impls are the *exchange* encoding between timely workers
+//! (bincode), not JSON.
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// An object value: field name to value, sorted by name.
+pub type Map = BTreeMap<String, Value>;
+
+/// One value.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub enum Value {
+    /// Absent or null.
+    #[default]
+    Null,
+    /// Boolean.
+    Bool(bool),
+    /// 64-bit integer.
+    Int(i64),
+    /// 64-bit float.
+    Float(f64),
+    /// UTF-8 text.
+    String(Arc<str>),
+    /// Raw bytes (`BYTEA`, binary payloads).
+    Bytes(Arc<[u8]>),
+    /// Array.
+    Array(Arc<Vec<Value>>),
+    /// Object / struct.
+    Object(Arc<Map>),
+}
+
+impl Value {
+    /// A string value.
+    pub fn str(s: &str) -> Value {
+        Value::String(Arc::from(s))
+    }
+
+    /// An array value.
+    pub fn array(v: Vec<Value>) -> Value {
+        Value::Array(Arc::new(v))
+    }
+
+    /// An object value.
+    pub fn object(m: Map) -> Value {
+        Value::Object(Arc::new(m))
+    }
+
+    /// Is it null?
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The Go type name eKuiper prints for this value in error messages
+    /// (`int64`, `float64`, `string`, `bool`, `[]interface {}`, `map[string]interface {}`, `[]uint8`).
+    pub fn go_type(&self) -> &'static str {
+        match self {
+            Value::Null => "<nil>",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int64",
+            Value::Float(_) => "float64",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "[]uint8",
+            Value::Array(_) => "[]interface {}",
+            Value::Object(_) => "map[string]interface {}",
+        }
+    }
+
+    /// `type(value)` as eKuiper prints an operand in an error
+    /// (`string(string)`, `int64(3)`, `float64(2.5)`).
+    pub fn go_describe(&self) -> String {
+        match self {
+            Value::Null => "<nil>".into(),
+            Value::String(s) => format!("string({s})"),
+            other => format!("{}({})", other.go_type(), other.to_display_string()),
+        }
+    }
+
+    /// The value as text the way eKuiper's `cast(x, "string")` / string concatenation shows it.
+    pub fn to_display_string(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => format_go_float(*f),
+            Value::String(s) => s.to_string(),
+            Value::Bytes(b) => base64_encode(b),
+            Value::Array(_) | Value::Object(_) => {
+                let mut out = Vec::new();
+                write_json(&mut out, self);
+                String::from_utf8(out).unwrap_or_default()
+            }
+        }
+    }
+
+    /// Numeric view (ints widen to float).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// Text view.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Truthiness for `WHERE`/`HAVING`/`WHEN`: only `true` is true; null is false.
+    /// Anything else is an error the caller reports.
+    pub fn as_condition(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::Null => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Total order used by `ORDER BY`, `min`/`max` and sorting: null first, then
+    /// bools, numbers (ints and floats compared numerically), strings, bytes, arrays, objects.
+    pub fn sort_cmp(&self, other: &Value) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        fn rank(v: &Value) -> u8 {
+            match v {
+                Value::Null => 0,
+                Value::Bool(_) => 1,
+                Value::Int(_) | Value::Float(_) => 2,
+                Value::String(_) => 3,
+                Value::Bytes(_) => 4,
+                Value::Array(_) => 5,
+                Value::Object(_) => 6,
+            }
+        }
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (a @ (Value::Int(_) | Value::Float(_)), b @ (Value::Int(_) | Value::Float(_))) => {
+                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+                x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+            }
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::String(a), Value::String(b)) => a.cmp(b),
+            (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
+            (Value::Array(a), Value::Array(b)) => {
+                for (x, y) in a.iter().zip(b.iter()) {
+                    let o = x.sort_cmp(y);
+                    if o != Ordering::Equal {
+                        return o;
+                    }
+                }
+                a.len().cmp(&b.len())
+            }
+            _ => rank(self).cmp(&rank(other)),
+        }
+    }
+
+    /// Hashable, exact key used for GROUP BY, PARTITION BY and exchange routing.
+    /// Ints and floats of equal value share a key (eKuiper groups `1` and `1.0` together).
+    pub fn group_key(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Null => out.push(0),
+            Value::Bool(b) => {
+                out.push(1);
+                out.push(u8::from(*b));
+            }
+            Value::Int(i) => {
+                out.push(2);
+                out.extend_from_slice(&(*i as f64).to_bits().to_le_bytes());
+            }
+            Value::Float(f) => {
+                out.push(2);
+                out.extend_from_slice(&f.to_bits().to_le_bytes());
+            }
+            Value::String(s) => {
+                out.push(3);
+                out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+            Value::Bytes(b) => {
+                out.push(4);
+                out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                out.extend_from_slice(b);
+            }
+            Value::Array(a) => {
+                out.push(5);
+                out.extend_from_slice(&(a.len() as u64).to_le_bytes());
+                for v in a.iter() {
+                    v.group_key(out);
+                }
+            }
+            Value::Object(m) => {
+                out.push(6);
+                out.extend_from_slice(&(m.len() as u64).to_le_bytes());
+                for (k, v) in m.iter() {
+                    out.extend_from_slice(&(k.len() as u64).to_le_bytes());
+                    out.extend_from_slice(k.as_bytes());
+                    v.group_key(out);
+                }
+            }
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::str(s)
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(Arc::from(s))
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+impl From<f64> for Value {
+    fn from(f: f64) -> Self {
+        Value::Float(f)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+/// Formats a float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` would for the
+/// common range (`3`, `2.5`, `1e+21`), which is how eKuiper prints floats in text.
+pub fn format_go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
+        let s = format!("{f:e}");
+        // Rust: 1e21, 1.5e-5; Go: 1e+21, 1.5e-05
+        if let Some((m, e)) = s.split_once('e') {
+            let (sign, digits) = match e.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', e),
+            };
+            let digits = if digits.len() < 2 { format!("0{digits}") } else { digits.to_string() };
+            return format!("{m}e{sign}{digits}");
+        }
+        return s;
+    }
+    let s = format!("{f}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (how eKuiper shows bytes as text and in JSON).
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(B64[(n >> 18) as usize & 63] as char);
+        out.push(B64[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+    }
+    out
+}
+
+/// Decodes standard base64 (padding optional); `None` on a bad character.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.bytes() {
+        if c == b'=' {
+            break;
+        }
+        let v = B64.iter().position(|&x| x == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------- JSON in
+
+/// Seed that deserializes any self-describing input (JSON) into a [`Value`].
+struct JsonValueSeed;
+
+impl<'de> DeserializeSeed<'de> for JsonValueSeed {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(JsonValueVisitor)
+    }
+}
+
+struct JsonValueVisitor;
+
+impl<'de> Visitor<'de> for JsonValueVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+        while let Some(x) = seq.next_element_seed(JsonValueSeed)? {
+            v.push(x);
+        }
+        Ok(Value::array(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let v = map.next_value_seed(JsonValueSeed)?;
+            m.insert(k.into_owned(), v);
+        }
+        Ok(Value::object(m))
+    }
+}
+
+/// Parses one JSON document into a [`Value`] (objects become [`Value::Object`]).
+pub fn decode_value(bytes: &[u8]) -> Result<Value, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = JsonValueSeed.deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
+/// Converts a `serde_json::Value` (used only off the hot path: rule options, test vectors).
+pub fn from_json(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Int(i)
+            } else {
+                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => Value::str(s),
+        serde_json::Value::Array(a) => Value::array(a.iter().map(from_json).collect()),
+        serde_json::Value::Object(o) => {
+            if let (1, Some(serde_json::Value::String(b))) = (o.len(), o.get("$bytes_b64")) {
+                if let Some(bytes) = base64_decode(b) {
+                    return Value::Bytes(Arc::from(bytes));
+                }
+            }
+            Value::object(o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
+        }
+    }
+}
+
+/// Converts back to `serde_json::Value` (tests, REST answers). Bytes become base64 text.
+pub fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        Value::String(s) => serde_json::Value::String(s.to_string()),
+        Value::Bytes(b) => serde_json::Value::String(base64_encode(b)),
+        Value::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
+        Value::Object(m) => {
+            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+    }
+}
+
+// ---------------------------------------------------------------- JSON out
+
+/// Appends the JSON text of a value. Floats keep a decimal point (`9.0`) so the
+/// int/float distinction survives a round trip; bytes are base64 strings.
+pub fn write_json(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Int(i) => {
+            let mut b = itoa_buf(*i);
+            out.append(&mut b);
+        }
+        Value::Float(f) => {
+            if f.is_finite() {
+                let s = if f.fract() == 0.0 && f.abs() < 1e16 {
+                    format!("{f:.1}")
+                } else {
+                    format!("{f}")
+                };
+                out.extend_from_slice(s.as_bytes());
+            } else {
+                out.extend_from_slice(b"null");
+            }
+        }
+        Value::String(s) => write_json_str(out, s),
+        Value::Bytes(b) => write_json_str(out, &base64_encode(b)),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, x);
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            out.push(b'{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(out, k);
+                out.push(b':');
+                write_json(out, x);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn itoa_buf(i: i64) -> Vec<u8> {
+    i.to_string().into_bytes()
+}
+
+/// Appends a JSON string literal with escapes.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let esc: Option<&[u8]> = match c {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        match esc {
+            Some(e) => out.extend_from_slice(e),
+            None => out.extend_from_slice(format!("\\u{:04x}", c).as_bytes()),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+// ---------------------------------------------------------------- rows
+
+/// Metadata of a record (`meta(topic)`, `meta(messageId)` …).
+pub type Meta = BTreeMap<String, Value>;
+
+/// One record: values in slots fixed at compile time, shared metadata, and its timestamp.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// Slot values (see `oort_compiler::plan::SourcePlan`).
+    pub slots: Vec<Value>,
+    /// Metadata shared by all records of one message/batch.
+    pub meta: Option<Arc<Meta>>,
+    /// Event or processing time, ms since the epoch.
+    pub ts: u64,
+}
+
+/// Decodes JSON objects into slot vectors: fields named at compile time go to
+/// their slot, other fields are skipped without being materialised, or, when a
+/// rest slot is set (schemaless `SELECT *`), collected into one object there.
+#[derive(Debug, Clone)]
+pub struct RowDecoder {
+    names: Vec<(Box<str>, usize)>,
+    width: usize,
+    rest_slot: Option<usize>,
+}
+
+impl RowDecoder {
+    /// A decoder for fields `names[i]` into slot `offset + i`, and an optional rest slot,
+    /// producing rows `width` slots wide.
+    pub fn new(names: &[String], offset: usize, rest_slot: Option<usize>, width: usize) -> Self {
+        let mut names: Vec<(Box<str>, usize)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone().into_boxed_str(), offset + i))
+            .collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        Self { names, width, rest_slot }
+    }
+
+    fn slot_of(&self, key: &str) -> Option<usize> {
+        if self.names.len() <= 8 {
+            return self.names.iter().find(|(n, _)| &**n == key).map(|(_, s)| *s);
+        }
+        self.names
+            .binary_search_by(|(n, _)| (**n).cmp(key))
+            .ok()
+            .map(|i| self.names[i].1)
+    }
+
+    /// Decodes one JSON object into a fresh slot vector.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
+        let mut slots = vec![Value::Null; self.width];
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        de.deserialize_map(RowVisitor { dec: self, slots: &mut slots })
+            .map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())?;
+        Ok(slots)
+    }
+
+    /// Places an already decoded object (memory sources, test vectors) into slots.
+    pub fn place(&self, obj: &Map) -> Vec<Value> {
+        let mut slots = vec![Value::Null; self.width];
+        let mut rest = Map::new();
+        for (k, v) in obj {
+            match self.slot_of(k) {
+                Some(s) => slots[s] = v.clone(),
+                None if self.rest_slot.is_some() => {
+                    rest.insert(k.clone(), v.clone());
+                }
+                None => {}
+            }
+        }
+        if let Some(r) = self.rest_slot {
+            slots[r] = Value::object(rest);
+        }
+        slots
+    }
+}
+
+struct RowVisitor<'a> {
+    dec: &'a RowDecoder,
+    slots: &'a mut Vec<Value>,
+}
+
+impl<'de> Visitor<'de> for RowVisitor<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut rest = self.dec.rest_slot.map(|_| Map::new());
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match self.dec.slot_of(&k) {
+                Some(s) => self.slots[s] = map.next_value_seed(JsonValueSeed)?,
+                None => match rest.as_mut() {
+                    Some(r) => {
+                        let v = map.next_value_seed(JsonValueSeed)?;
+                        r.insert(k.into_owned(), v);
+                    }
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                },
+            }
+        }
+        if let (Some(slot), Some(r)) = (self.dec.rest_slot, rest) {
+            self.slots[slot] = Value::object(r);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_keeps_int_float_distinction() {
+        let v = decode_value(br#"{"a":3,"b":3.0,"c":[1,"x",null,true],"d":{"e":-2}}"#).unwrap();
+        let Value::Object(m) = v else { panic!("not an object") };
+        assert_eq!(m["a"], Value::Int(3));
+        assert_eq!(m["b"], Value::Float(3.0));
+        assert_eq!(
+            m["c"],
+            Value::array(vec![Value::Int(1), Value::str("x"), Value::Null, Value::Bool(true)])
+        );
+        let mut out = Vec::new();
+        write_json(&mut out, &Value::Object(m));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":3,"b":3.0,"c":[1,"x",null,true],"d":{"e":-2}}"#
+        );
+    }
+
+    #[test]
+    fn row_decoder_picks_slots_and_rest() {
+        let names = vec!["temperature".to_string(), "deviceId".to_string()];
+        let d = RowDecoder::new(&names, 0, None, 2);
+        let slots = d.decode(br#"{"deviceId":"d1","temperature":50.5,"humidity":3,"x":{"y":[1]}}"#).unwrap();
+        assert_eq!(slots, vec![Value::Float(50.5), Value::str("d1")]);
+        let d = RowDecoder::new(&names[..1], 0, Some(1), 2);
+        let slots = d.decode(br#"{"temperature":1,"h":2}"#).unwrap();
+        assert_eq!(slots[0], Value::Int(1));
+        assert_eq!(slots[1], Value::object([("h".to_string(), Value::Int(2))].into()));
+        assert!(d.decode(b"{\"temperature\":").is_err());
+        assert!(d.decode(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn go_float_format() {
+        assert_eq!(format_go_float(3.0), "3");
+        assert_eq!(format_go_float(2.5), "2.5");
+        assert_eq!(format_go_float(1e21), "1e+21");
+        assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+    }
+}

@@ -1,0 +1,1 @@
+//! Oort plugin ABI.
