@@ -378,6 +378,8 @@ pub enum ProjectItem {
 }
 
 /// The logical plan tree.
+// `Window` carries its spec inline (plans are built once per rule, so size is irrelevant).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LogicalPlan {
     /// Rows of input `source` (index into [`RulePlan::sources`]).

@@ -3,3 +3,11 @@
 #![deny(missing_docs)]
 
 pub mod value;
+pub mod eval;
+pub mod functions;
+pub mod plan_walk;
+pub mod query;
+pub mod render;
+pub mod source;
+pub mod time;
+pub mod window;

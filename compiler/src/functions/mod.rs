@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 /// What a function is, for planning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum FunctionKind {
     /// Pure row function: `upper(x)`.
     Scalar,
@@ -22,8 +22,8 @@ pub enum FunctionKind {
     Context,
 }
 
-/// eKuiper's function categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// eKuiper's function categories (declaration order is the listing order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Category {
     /// Math.
     Math,
@@ -68,8 +68,74 @@ pub struct FunctionSig {
     pub implemented: bool,
 }
 
+mod table;
+mod validate;
+
+pub use validate::{validate_arity, validate_literal_args};
+
+impl FunctionSig {
+    fn from_row(row: &table::Row) -> Self {
+        FunctionSig {
+            name: row.name.to_string(),
+            category: row.category,
+            kind: row.kind,
+            min_args: row.min,
+            max_args: (row.max != table::VARIADIC).then_some(row.max),
+            implemented: row.implemented,
+        }
+    }
+}
+
+fn find_row(name: &str) -> Option<&'static table::Row> {
+    table::ROWS.iter().find(|r| r.name.eq_ignore_ascii_case(name))
+}
+
 /// The signature of a built-in function by (case-insensitive) name.
 pub fn lookup(name: &str) -> Option<FunctionSig> {
-    let _ = name;
-    None
+    find_row(name).map(FunctionSig::from_row)
+}
+
+/// Every built-in function, sorted by category, then name.
+pub fn all() -> Vec<FunctionSig> {
+    let mut v: Vec<FunctionSig> = table::ROWS.iter().map(FunctionSig::from_row).collect();
+    v.sort_by(|a, b| a.category.cmp(&b.category).then_with(|| a.name.cmp(&b.name)));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        let rows = table::ROWS;
+        for w in rows.windows(2) {
+            assert!(
+                (w[0].category, w[0].name) < (w[1].category, w[1].name),
+                "{} / {} out of order",
+                w[0].name,
+                w[1].name
+            );
+        }
+        for r in rows {
+            assert_eq!(r.name, r.name.to_ascii_lowercase());
+            assert!(r.min <= r.max, "{}", r.name);
+            assert!(!r.args.is_empty() || r.max == 0, "{} needs an arg pattern", r.name);
+        }
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive() {
+        let s = lookup("CoUnT").expect("count");
+        assert_eq!(s.name, "count");
+        assert_eq!(s.kind, FunctionKind::Aggregate);
+        assert_eq!(lookup("lag").map(|s| s.kind), Some(FunctionKind::Analytic));
+        assert_eq!(lookup("unnest").map(|s| s.kind), Some(FunctionKind::SetReturning));
+        assert_eq!(lookup("window_start").map(|s| s.kind), Some(FunctionKind::Context));
+        assert_eq!(lookup("concat").and_then(|s| s.max_args), None);
+        assert!(lookup("no_such_fn").is_none());
+        let all = all();
+        assert_eq!(all.len(), table::ROWS.len());
+        assert_eq!(all[0].category, Category::Math);
+    }
 }

@@ -1,0 +1,3 @@
+-- from eKuiper TestAccAggSQL/TestAccAggSql4
+-- stream: CREATE STREAM demo ( color STRING, size BIGINT, ts BIGINT ) WITH (DATASOURCE="demo", TYPE="mock", FORMAT="json", KEY="ts");
+select acc_max(size) over (when color = "red"), color from demo

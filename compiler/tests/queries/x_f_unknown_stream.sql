@@ -1,0 +1,2 @@
+--fail=stream nope not found
+SELECT a FROM nope

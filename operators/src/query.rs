@@ -1,0 +1,253 @@
+//! The per-record query logic of a rule, independent of timely: WHERE,
+//! analytic functions and the SELECT list for row-at-a-time rules
+//! ([`RowQuery`]), and the projection shared with windowed rules
+//! ([`Projector`]). Operators in `render` wrap these; tests drive them directly.
+//!
+//! WHERE and SELECT share one [`Evaluator`], because eKuiper's
+//! `last_hit_count()` and analytic functions see one state across both
+//! clauses (an alias from SELECT may be used in WHERE).
+
+use crate::eval::{EvalError, Evaluator, GroupContext};
+use crate::source::Item;
+use crate::value::{Row, Value};
+use oort_compiler::plan::{LogicalPlan, ProjectItem, RulePlan, ScalarExpr};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One output row: field names and values in SELECT order.
+pub type OutRow = Vec<(Arc<str>, Value)>;
+
+/// What a rule hands its sinks at once: the rows of one result (one row for
+/// a row-at-a-time rule, all rows of a window firing), or a runtime error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Emission {
+    /// Result rows (possibly empty, for a window whose rows were all filtered out).
+    Rows(Vec<OutRow>),
+    /// A runtime error in eKuiper's words (`run Where error: …`).
+    Error(Arc<str>),
+}
+
+/// Errors building a rule's operators.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    /// The plan uses something this build cannot run yet.
+    #[error("not supported yet: {0}")]
+    Unsupported(String),
+}
+
+/// Evaluates a SELECT list into output rows.
+#[derive(Debug, Clone)]
+pub struct Projector {
+    items: Vec<ProjectItem>,
+    names: Vec<Arc<str>>,
+    send_nil: bool,
+}
+
+impl Projector {
+    /// A projector for `items`.
+    pub fn new(items: &[ProjectItem], send_nil: bool) -> Self {
+        let names = items
+            .iter()
+            .map(|i| match i {
+                ProjectItem::Expr { name, .. } => Arc::from(name.as_str()),
+                ProjectItem::Wildcard { .. } => Arc::from("*"),
+            })
+            .collect();
+        Self { items: items.to_vec(), names, send_nil }
+    }
+
+    /// Projects one row (within group context `g`). Returns several rows when a
+    /// set-returning function (`unnest`) expands it. Errors carry eKuiper's
+    /// `run Select error: …` text.
+    pub fn project(&self, ev: &mut Evaluator, row: &Row, g: GroupContext) -> Result<Vec<OutRow>, Arc<str>> {
+        let mut out: OutRow = Vec::with_capacity(self.items.len());
+        let mut unnest: Option<Arc<Vec<Value>>> = None;
+        for (i, item) in self.items.iter().enumerate() {
+            match item {
+                ProjectItem::Wildcard { .. } => {
+                    for (k, v) in ev.wildcard_fields(row, item) {
+                        put(&mut out, k, v);
+                    }
+                }
+                ProjectItem::Expr { expr, invisible, .. } => {
+                    let v = ev.eval(expr, row, g).map_err(|e| select_error(ev.plan(), expr, &e))?;
+                    if *invisible {
+                        continue;
+                    }
+                    match (call_name(expr), v) {
+                        (Some("unnest"), Value::Array(a)) => {
+                            unnest = Some(a);
+                        }
+                        (Some("changed_cols"), Value::Object(m)) => {
+                            for (k, v) in m.iter() {
+                                put(&mut out, Arc::from(k.as_str()), v.clone());
+                            }
+                        }
+                        (_, v) => put(&mut out, self.names[i].clone(), v),
+                    }
+                }
+            }
+        }
+        let rows = match unnest {
+            None => vec![out],
+            Some(values) => values
+                .iter()
+                .map(|v| {
+                    let mut r: OutRow = Vec::with_capacity(out.len() + 2);
+                    let name = self.unnest_name();
+                    match v {
+                        Value::Object(m) => {
+                            for (k, x) in m.iter() {
+                                put(&mut r, Arc::from(k.as_str()), x.clone());
+                            }
+                        }
+                        other => put(&mut r, name, other.clone()),
+                    }
+                    for (k, x) in out.iter() {
+                        if !r.iter().any(|(rk, _)| rk == k) {
+                            r.push((k.clone(), x.clone()));
+                        }
+                    }
+                    r
+                })
+                .collect(),
+        };
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                if !self.send_nil {
+                    r.retain(|(_, v)| !v.is_null());
+                }
+                r
+            })
+            .collect())
+    }
+
+    fn unnest_name(&self) -> Arc<str> {
+        for (i, item) in self.items.iter().enumerate() {
+            if let ProjectItem::Expr { expr, .. } = item
+                && call_name(expr) == Some("unnest")
+            {
+                return self.names[i].clone();
+            }
+        }
+        Arc::from("unnest")
+    }
+}
+
+fn put(out: &mut OutRow, k: Arc<str>, v: Value) {
+    match out.iter_mut().find(|(n, _)| *n == k) {
+        Some(slot) => slot.1 = v,
+        None => out.push((k, v)),
+    }
+}
+
+fn call_name(e: &ScalarExpr) -> Option<&str> {
+    match e {
+        ScalarExpr::Call(c) => Some(c.name.as_str()),
+        _ => None,
+    }
+}
+
+/// eKuiper's text for an error in the SELECT list.
+pub fn select_error(plan: &RulePlan, expr: &ScalarExpr, e: &EvalError) -> Arc<str> {
+    Arc::from(format!(
+        "run Select error: expr: {} meet error, err:{}",
+        oort_compiler::ekuiper_expr_text(expr, plan),
+        e.0
+    ))
+}
+
+/// eKuiper's text for an error in WHERE.
+pub fn where_error(e: &EvalError) -> Arc<str> {
+    Arc::from(format!("run Where error: {}", e.0))
+}
+
+/// A row-at-a-time rule: `SELECT … FROM s [WHERE …]`, no window, no join.
+pub struct RowQuery {
+    ev: Evaluator,
+    filter: Option<ScalarExpr>,
+    projector: Projector,
+}
+
+impl RowQuery {
+    /// Builds the query of a plan shaped `Project(Filter?(Scan))`.
+    pub fn new(plan: Arc<RulePlan>) -> Result<Self, RenderError> {
+        let LogicalPlan::Project { input, items } = &plan.root else {
+            return Err(RenderError::Unsupported("plan root is not a projection".into()));
+        };
+        let filter = match &**input {
+            LogicalPlan::Scan { .. } => None,
+            LogicalPlan::Filter { input, predicate } if matches!(**input, LogicalPlan::Scan { .. }) => {
+                Some(predicate.clone())
+            }
+            other => return Err(RenderError::Unsupported(format!("row query over {}", node_name(other)))),
+        };
+        let projector = Projector::new(items, plan.options.send_nil_field);
+        Ok(Self { ev: Evaluator::new(plan), filter, projector })
+    }
+
+    /// Whether the rule keeps state across rows (analytic functions,
+    /// `last_hit_*`): then it must see all rows in one order, on one worker.
+    pub fn is_stateful(&self) -> bool {
+        self.ev.has_analytics() || self.uses_hits()
+    }
+
+    fn uses_hits(&self) -> bool {
+        let mut found = false;
+        crate::plan_walk::for_each_call(&self.ev.plan().root, &mut |c| {
+            found |= c.name.starts_with("last_hit") || c.name.starts_with("last_agg_hit");
+        });
+        found
+    }
+
+    /// Processes one item, appending what it emits. Errors are always emitted
+    /// (they are counted); whether they reach sinks (`sendError`) is the consumer's choice.
+    pub fn process(&mut self, item: &Item, out: &mut Vec<Emission>) {
+        let row = match item {
+            Item::Row(r) => r,
+            Item::Error(e) => {
+                out.push(Emission::Error(e.clone()));
+                return;
+            }
+        };
+        let g = GroupContext::default();
+        if let Err(e) = self.ev.begin_row(row, g) {
+            out.push(Emission::Error(where_error(&e)));
+            return;
+        }
+        if let Some(f) = &self.filter {
+            match self.ev.eval_condition(f, row, g) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    out.push(Emission::Error(where_error(&e)));
+                    return;
+                }
+            }
+        }
+        match self.projector.project(&mut self.ev, row, g) {
+            Ok(rows) => {
+                self.ev.hits.hit_count += 1;
+                self.ev.hits.hit_time = row.ts as i64;
+                for r in rows {
+                    out.push(Emission::Rows(vec![r]));
+                }
+            }
+            Err(e) => out.push(Emission::Error(e)),
+        }
+    }
+}
+
+/// A short name of a plan node for messages.
+pub fn node_name(p: &LogicalPlan) -> &'static str {
+    match p {
+        LogicalPlan::Scan { .. } => "scan",
+        LogicalPlan::Join { .. } => "join",
+        LogicalPlan::Window { .. } => "window",
+        LogicalPlan::Filter { .. } => "filter",
+        LogicalPlan::Aggregate { .. } => "aggregate",
+        LogicalPlan::Sort { .. } => "sort",
+        LogicalPlan::Project { .. } => "project",
+    }
+}

@@ -1,0 +1,249 @@
+//! Turning source payloads into rows.
+//!
+//! Connectors hand the dataflow [`SourceRecord`]s (raw JSON bytes, an already
+//! decoded object, or binary bytes) with metadata and a timestamp. The
+//! [`SourceDecoder`] of each rule input decodes only the fields the rule reads
+//! into their slots and applies the stream's schema: converting what eKuiper
+//! converts, and, under `STRICT_VALIDATION`, refusing what does not match with
+//! eKuiper's message (`field size type mismatch: cannot convert string(red) to int64`).
+//! A record that cannot be decoded becomes an error item, never a panic.
+
+use crate::value::{Map, Meta, Row, RowDecoder, Value};
+use oort_compiler::catalog::{FieldType, Format};
+use oort_compiler::plan::SourcePlan;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A payload as a connector delivers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Payload {
+    /// Raw bytes in the stream's FORMAT.
+    Bytes(Arc<[u8]>),
+    /// An already decoded object (memory topics, test vectors, plugins).
+    Object(Arc<Map>),
+}
+
+/// One record from a source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// The payload.
+    pub payload: Payload,
+    /// Metadata (`topic`, …), shared by the records of one message.
+    pub meta: Option<Arc<Meta>>,
+    /// Arrival (processing) time in ms; event time is read from the payload.
+    pub ts: u64,
+}
+
+/// What flows between row operators: a row, or an error to report in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Item {
+    /// A record.
+    Row(Row),
+    /// A record that failed; the message is complete (`error in preprocessor: …`).
+    Error(Arc<str>),
+}
+
+/// Decodes one input's records into rows of the rule's global slot layout.
+#[derive(Debug, Clone)]
+pub struct SourceDecoder {
+    json: RowDecoder,
+    format: Format,
+    types: Vec<(usize, FieldType)>,
+    strict: bool,
+    timestamp_slot: Option<usize>,
+    delimiter: String,
+    names: Vec<String>,
+    offset: usize,
+    width: usize,
+}
+
+impl SourceDecoder {
+    /// A decoder for `source` producing rows `width` slots wide. When
+    /// `event_time` is set and the stream declares `TIMESTAMP`, row times come
+    /// from that field.
+    pub fn new(source: &SourcePlan, width: usize, event_time: bool) -> Self {
+        let names: Vec<String> = source.slots.iter().map(|s| s.name.clone()).collect();
+        let types = source
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.ty.clone().map(|t| (source.offset + i, t)))
+            .collect();
+        let timestamp_slot = if event_time {
+            source.def.options.timestamp.as_ref().and_then(|ts| {
+                names.iter().position(|n| n.eq_ignore_ascii_case(ts)).map(|i| source.offset + i)
+            })
+        } else {
+            None
+        };
+        Self {
+            json: RowDecoder::new(&names, source.offset, source.rest_slot, width),
+            format: source.def.options.format,
+            types,
+            strict: source.def.options.strict_validation,
+            timestamp_slot,
+            delimiter: source.def.options.delimiter.clone().unwrap_or_else(|| ",".into()),
+            names,
+            offset: source.offset,
+            width,
+        }
+    }
+
+    /// The event-time slot, if rows take their time from the payload.
+    pub fn timestamp_slot(&self) -> Option<usize> {
+        self.timestamp_slot
+    }
+
+    /// Decodes a record into an item.
+    pub fn decode(&self, rec: &SourceRecord) -> Item {
+        match self.decode_row(rec) {
+            Ok(row) => Item::Row(row),
+            Err(e) => Item::Error(Arc::from(format!("error in preprocessor: {e}"))),
+        }
+    }
+
+    fn decode_row(&self, rec: &SourceRecord) -> Result<Row, String> {
+        let mut slots = match (&rec.payload, self.format) {
+            (Payload::Object(m), _) => self.json.place(m),
+            (Payload::Bytes(b), Format::Json) => self.json.decode(b)?,
+            (Payload::Bytes(b), Format::Binary) => {
+                let mut obj = Map::new();
+                obj.insert("self".into(), Value::Bytes(b.clone()));
+                self.json.place(&obj)
+            }
+            (Payload::Bytes(b), Format::Delimited) => {
+                let text = std::str::from_utf8(b).map_err(|e| format!("invalid utf-8 in delimited payload: {e}"))?;
+                let mut obj = Map::new();
+                for (i, part) in text.trim_end_matches(['\r', '\n']).split(self.delimiter.as_str()).enumerate() {
+                    let name = self.names.get(i).cloned().unwrap_or_else(|| format!("col{i}"));
+                    obj.insert(name, Value::str(part));
+                }
+                self.json.place(&obj)
+            }
+        };
+        for (slot, ty) in &self.types {
+            if let Some(v) = slots.get_mut(*slot) {
+                let name = &self.names[*slot - self.offset];
+                *v = convert(std::mem::take(v), ty, self.strict, name)?;
+            }
+        }
+        debug_assert_eq!(slots.len(), self.width);
+        let ts = match self.timestamp_slot {
+            Some(s) => match slots.get(s) {
+                Some(Value::Int(i)) if *i >= 0 => *i as u64,
+                Some(Value::Float(f)) if *f >= 0.0 => *f as u64,
+                Some(other) => {
+                    return Err(format!("cannot convert timestamp field {} to int64", other.go_describe()));
+                }
+                None => rec.ts,
+            },
+            None => rec.ts,
+        };
+        Ok(Row { slots, meta: rec.meta.clone(), ts })
+    }
+}
+
+fn type_name(ty: &FieldType) -> &'static str {
+    match ty {
+        FieldType::Bigint => "int64",
+        FieldType::Float => "float64",
+        FieldType::String => "string",
+        FieldType::Datetime => "datetime",
+        FieldType::Boolean => "bool",
+        FieldType::Bytea => "bytea",
+        FieldType::Array(_) => "array",
+        FieldType::Struct(_) => "struct",
+    }
+}
+
+/// Applies a declared field type. Without strict validation a value that does
+/// not convert is kept as it is (eKuiper's lenient mode); with it, the record fails.
+fn convert(v: Value, ty: &FieldType, strict: bool, field: &str) -> Result<Value, String> {
+    if v.is_null() {
+        return Ok(v);
+    }
+    let converted = match (ty, &v) {
+        (FieldType::Bigint, Value::Int(_)) => Some(v.clone()),
+        (FieldType::Bigint, Value::Float(f)) if f.fract() == 0.0 => Some(Value::Int(*f as i64)),
+        (FieldType::Float, Value::Float(_)) => Some(v.clone()),
+        (FieldType::Float, Value::Int(i)) => Some(Value::Float(*i as f64)),
+        (FieldType::String, Value::String(_)) => Some(v.clone()),
+        (FieldType::Boolean, Value::Bool(_)) => Some(v.clone()),
+        (FieldType::Boolean, Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(Value::Bool(true)),
+            "false" | "0" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        (FieldType::Datetime, Value::Int(_) | Value::String(_)) => Some(v.clone()),
+        (FieldType::Bytea, Value::Bytes(_)) => Some(v.clone()),
+        (FieldType::Bytea, Value::String(s)) => crate::value::base64_decode(s).map(|b| Value::Bytes(Arc::from(b))),
+        (FieldType::Array(_), Value::Array(_)) => Some(v.clone()),
+        (FieldType::Struct(_), Value::Object(_)) => Some(v.clone()),
+        // Delimited payloads arrive as text: parse numbers.
+        (FieldType::Bigint, Value::String(s)) if !strict => s.trim().parse::<i64>().ok().map(Value::Int),
+        (FieldType::Float, Value::String(s)) if !strict => s.trim().parse::<f64>().ok().map(Value::Float),
+        _ => None,
+    };
+    match converted {
+        Some(c) => Ok(c),
+        None if strict => Err(format!(
+            "field {field} type mismatch: cannot convert {} to {}",
+            v.go_describe(),
+            type_name(ty)
+        )),
+        None => Ok(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oort_compiler::catalog::{FieldDef, StreamDef, StreamKind, StreamOptions};
+    use oort_compiler::plan::SlotDef;
+
+    fn plan(strict: bool) -> SourcePlan {
+        let fields = vec![
+            FieldDef { name: "color".into(), ty: FieldType::String },
+            FieldDef { name: "size".into(), ty: FieldType::Bigint },
+        ];
+        SourcePlan {
+            def: StreamDef {
+                name: "demo".into(),
+                kind: StreamKind::Stream,
+                fields: Some(fields.clone()),
+                options: StreamOptions { strict_validation: strict, ..Default::default() },
+                sql: String::new(),
+            },
+            alias: "demo".into(),
+            offset: 0,
+            slots: fields.iter().map(|f| SlotDef { name: f.name.clone(), ty: Some(f.ty.clone()) }).collect(),
+            rest_slot: None,
+        }
+    }
+
+    fn rec(json: &str) -> SourceRecord {
+        SourceRecord { payload: Payload::Bytes(Arc::from(json.as_bytes())), meta: None, ts: 7 }
+    }
+
+    #[test]
+    fn strict_validation_names_field_and_type() {
+        let d = SourceDecoder::new(&plan(true), 2, false);
+        assert_eq!(
+            d.decode(&rec(r#"{"color":"blue","size":"red"}"#)),
+            Item::Error(Arc::from(
+                "error in preprocessor: field size type mismatch: cannot convert string(red) to int64"
+            ))
+        );
+        let Item::Row(r) = d.decode(&rec(r#"{"color":"blue","size":6.0}"#)) else { panic!() };
+        assert_eq!(r.slots, vec![Value::str("blue"), Value::Int(6)]);
+        assert_eq!(r.ts, 7);
+    }
+
+    #[test]
+    fn lenient_mode_keeps_values_and_malformed_json_is_an_error() {
+        let d = SourceDecoder::new(&plan(false), 2, false);
+        let Item::Row(r) = d.decode(&rec(r#"{"color":7,"size":"x"}"#)) else { panic!() };
+        assert_eq!(r.slots, vec![Value::Int(7), Value::str("x")]);
+        assert!(matches!(d.decode(&rec(r#"{"color":"#)), Item::Error(_)));
+    }
+}

@@ -1,0 +1,117 @@
+//! Server configuration (`etc/oort.yaml`). Every field is documented and has
+//! a default, so an empty file — or no file — is a working configuration.
+//! Unknown keys are refused, naming the key. Relative paths resolve against
+//! the folder of the configuration file.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// REST server.
+    pub rest: RestConfig,
+    /// Timely worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Where streams, rules and file connector data live.
+    pub data_dir: PathBuf,
+    /// Log filter (`info`, `debug`, `oort=debug,warn`).
+    pub log_level: String,
+    /// The folder of the configuration file (`etc` without one): connector
+    /// configuration is read from its `sources/` and `sinks/` folders. Not a
+    /// key of the file.
+    #[serde(skip)]
+    pub conf_dir: PathBuf,
+}
+
+/// The REST server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestConfig {
+    /// Address to listen on; loopback by default.
+    pub bind: String,
+    /// When set, every endpoint but `/ping` requires `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Largest accepted request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:9081".into(), token: None, max_body_bytes: 1 << 20 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            rest: RestConfig::default(),
+            workers: 0,
+            data_dir: PathBuf::from("data"),
+            log_level: "info".into(),
+            conf_dir: PathBuf::from("etc"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a configuration file; relative paths in it resolve against its folder.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut c: Config = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        if c.data_dir.is_relative() {
+            c.data_dir = dir.join(&c.data_dir);
+        }
+        c.conf_dir = dir;
+        Ok(c)
+    }
+
+    /// Where `etc/sources/<type>.yaml` files live.
+    pub fn sources_dir(&self) -> PathBuf {
+        self.conf_dir.join("sources")
+    }
+
+    /// Where `etc/sinks/<type>.yaml` files live.
+    pub fn sinks_dir(&self) -> PathBuf {
+        self.conf_dir.join("sinks")
+    }
+
+    /// Worker count with 0 resolved to the number of cores.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let c: Config = serde_yaml::from_str("workers: 2").unwrap();
+        assert_eq!(c.workers, 2);
+        assert_eq!(c.rest.bind, "127.0.0.1:9081");
+        let e = serde_yaml::from_str::<Config>("wrokers: 2").unwrap_err().to_string();
+        assert!(e.contains("wrokers"), "{e}");
+    }
+
+    #[test]
+    fn paths_resolve_beside_the_file() {
+        let dir = std::env::temp_dir().join(format!("oort-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("oort.yaml");
+        std::fs::write(&file, "data_dir: ../data\nrest:\n  token: t\n").unwrap();
+        let c = Config::load(&file).unwrap();
+        assert_eq!(c.data_dir, dir.join("../data"));
+        assert_eq!(c.sources_dir(), dir.join("sources"));
+        assert_eq!(c.sinks_dir(), dir.join("sinks"));
+        assert_eq!(c.rest.token.as_deref(), Some("t"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

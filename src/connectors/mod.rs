@@ -1,0 +1,121 @@
+//! Connectors: where rule inputs come from and where results go.
+//!
+//! A connector is one folder (source and/or sink) plus one line in the
+//! registry functions below ([`spawn_source`], [`build_sink`]). Sources are
+//! tokio tasks that push [`SourceRecord`] batches into a rule's
+//! [`SourceFeed`] (waiting when the rule is behind: backpressure). Sinks are
+//! driven by a [`SinkDriver`] task per rule that takes the rule's emissions,
+//! applies eKuiper's common sink properties and calls each sink in turn.
+
+pub mod file;
+pub mod log;
+pub mod memory;
+pub mod nop;
+pub mod sink;
+
+use crate::runtime::SourceFeed;
+use crate::runtime::clock::Clock;
+use crate::runtime::metrics::RuleMetrics;
+use oort_compiler::catalog::StreamDef;
+use oort_operators::source::SourceRecord;
+use std::path::PathBuf;
+use std::sync::Arc;
+pub use sink::{Sink, SinkDriver, SinkError, SinkProps};
+
+/// Errors setting up a connector.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// No source or sink of that type exists.
+    #[error("unknown {kind} type {name}")]
+    Unknown {
+        /// `source` or `sink`.
+        kind: &'static str,
+        /// The type asked for.
+        name: String,
+    },
+    /// A property is missing or has the wrong form.
+    #[error("invalid property {property} of {connector}: {message}")]
+    BadProperty {
+        /// Connector type.
+        connector: String,
+        /// Property name.
+        property: String,
+        /// What was expected.
+        message: String,
+    },
+    /// The connector failed to open.
+    #[error("{connector}: {message}")]
+    Open {
+        /// Connector type.
+        connector: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Everything a source task needs.
+#[derive(Clone)]
+pub struct SourceContext {
+    /// The rule it feeds.
+    pub rule_id: String,
+    /// The stream definition (datasource, format, options).
+    pub stream: StreamDef,
+    /// Where to push batches.
+    pub feed: SourceFeed,
+    /// The rule's counters.
+    pub metrics: Arc<RuleMetrics>,
+    /// Processing time.
+    pub clock: Arc<dyn Clock>,
+    /// Shared connector state.
+    pub env: Arc<ConnectorEnv>,
+}
+
+/// Process-wide connector state.
+pub struct ConnectorEnv {
+    /// In-process topics (memory source/sink).
+    pub memory: memory::MemoryBus,
+    /// Directory that relative file paths resolve against.
+    pub data_dir: PathBuf,
+}
+
+/// Starts the source task of one stream of a rule. Returns `None` for the
+/// `mock` type, which a test driver feeds itself.
+pub fn spawn_source(ctx: SourceContext) -> Result<Option<tokio::task::JoinHandle<()>>, ConnectorError> {
+    let kind = ctx.stream.options.source_type.to_ascii_lowercase();
+    match kind.as_str() {
+        "memory" => Ok(Some(memory::source::spawn(ctx)?)),
+        "file" => Ok(Some(file::source::spawn(ctx)?)),
+        "mock" => Ok(None),
+        other => Err(ConnectorError::Unknown { kind: "source", name: other.to_string() }),
+    }
+}
+
+/// Builds one sink of a rule action (`{"log": {...}}`).
+pub fn build_sink(
+    name: &str,
+    props: &serde_json::Map<String, serde_json::Value>,
+    env: &Arc<ConnectorEnv>,
+) -> Result<Box<dyn Sink>, ConnectorError> {
+    match name {
+        "log" => Ok(Box::new(log::LogSink::new(props))),
+        "nop" => Ok(Box::new(nop::NopSink)),
+        "memory" => Ok(Box::new(memory::sink::MemorySink::new(props, env.clone())?)),
+        "file" => Ok(Box::new(file::sink::FileSink::new(props, &env.data_dir)?)),
+        other => Err(ConnectorError::Unknown { kind: "sink", name: other.to_string() }),
+    }
+}
+
+/// Names of the built-in source types.
+pub const SOURCE_TYPES: &[&str] = &["memory", "file", "mock"];
+/// Names of the built-in sink types.
+pub const SINK_TYPES: &[&str] = &["log", "nop", "memory", "file"];
+
+/// Sends records to a feed in batches of at most `batch` records.
+pub async fn feed_all(feed: &SourceFeed, records: Vec<SourceRecord>, batch: usize) -> Result<(), crate::runtime::RuntimeError> {
+    let mut it = records.into_iter().peekable();
+    while it.peek().is_some() {
+        let chunk: Vec<SourceRecord> = it.by_ref().take(batch.max(1)).collect();
+        feed.send(chunk).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! The protocol between the rule manager and the timely workers.
+//!
+//! Commands are plain data. The manager hands them to worker 0, which
+//! sequences them through the control dataflow (a broadcast), so that every
+//! worker — in this process or, in a cluster, in another — applies the same
+//! commands in the same order and builds the same dataflows in the same order,
+//! as timely requires. Process-local things a command needs (the channels that
+//! feed a rule's inputs, the queue its emissions go to) cannot travel through
+//! a dataflow; they wait in the [`Wiring`](super::worker::Wiring) registry
+//! under the rule's `(id, generation)` and each worker takes its share when it
+//! applies the command.
+
+use oort_compiler::plan::RulePlan;
+use serde::{Deserialize, Serialize};
+
+/// One instruction to every worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Command {
+    /// Build the dataflow of a rule.
+    ///
+    /// Contract: `(id, generation)` is not installed; its wiring was registered
+    /// before the command was sent. Every worker builds the dataflow named
+    /// `rule:<id>` and starts draining its feed channels.
+    CreateRule {
+        /// Rule id.
+        id: String,
+        /// Distinguishes successive installations of the same id.
+        generation: u64,
+        /// The compiled plan.
+        plan: RulePlan,
+    },
+    /// Remove a rule's dataflow.
+    ///
+    /// Contract: every worker closes the rule's inputs (its sources stop being
+    /// drained), removes the dataflow, and drops its sink sender; when the last
+    /// worker has done so the rule's emission queue closes, which tells the
+    /// sink driver to flush and close its sinks. Unknown ids are ignored.
+    DropRule {
+        /// Rule id.
+        id: String,
+        /// The installation to drop.
+        generation: u64,
+    },
+    /// Drop every rule and stop the workers.
+    Shutdown,
+}

@@ -1,0 +1,422 @@
+//! The worker loop: one per timely worker thread, serving every rule.
+//!
+//! Each iteration (1) worker 0 moves new commands into the control dataflow,
+//! (2) every worker applies the commands the control probe has passed, in
+//! sequence order (`handle_create_rule`, `handle_drop_rule`), (3) drains the
+//! feed channels of its rules — decoding records here, on the worker they
+//! arrived at — and advances each rule's inputs (processing time: to the
+//! next sub-tick of now; event time: to the shared watermark), (4) advances
+//! idle windowed rules only when a window boundary has been crossed, and (5)
+//! steps timely, parking until the next boundary when there is nothing to do.
+//! An idle rule therefore costs nothing between boundaries, and a rule
+//! without windows costs nothing at all while idle.
+
+use super::clock::Clock;
+use super::command::Command;
+use super::metrics::RuleMetrics;
+use oort_compiler::plan::{LogicalPlan, RulePlan, WindowKind};
+use oort_operators::query::Emission;
+use oort_operators::render::{self, RuleInput};
+use oort_operators::source::{Item, SourceDecoder, SourceRecord};
+use oort_operators::time::{self, Time};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+use std::time::Duration;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::{Input, Inspect, Probe};
+use timely::dataflow::ProbeHandle;
+use timely::worker::Worker;
+use tokio::sync::mpsc;
+
+/// Most batches taken from one feed channel per iteration, so one busy rule cannot starve the others.
+const MAX_BATCHES_PER_ROUND: usize = 64;
+
+/// The process-local half of a rule installation, waiting for workers to take their share.
+pub struct RuleWiring {
+    /// `feeds[worker][source]`.
+    pub feeds: Vec<Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>>,
+    /// Where emissions go.
+    pub sink: mpsc::UnboundedSender<Emission>,
+    /// The rule's counters.
+    pub metrics: Arc<RuleMetrics>,
+    /// Largest event time seen per source (shared by the workers of this process).
+    pub max_event_ts: Arc<Vec<AtomicU64>>,
+    /// Workers that have not taken their share yet.
+    pub remaining: usize,
+}
+
+/// Registry of rule wirings, keyed by `(rule id, generation)`.
+#[derive(Default)]
+pub struct Wiring {
+    rules: Mutex<HashMap<(String, u64), RuleWiring>>,
+}
+
+impl Wiring {
+    /// Registers a rule's wiring before its `CreateRule` is sent.
+    pub fn register(&self, id: &str, generation: u64, wiring: RuleWiring) {
+        if let Ok(mut rules) = self.rules.lock() {
+            rules.insert((id.to_string(), generation), wiring);
+        }
+    }
+
+    fn take(&self, id: &str, generation: u64, worker: usize) -> Option<WorkerShare> {
+        let mut rules = self.rules.lock().ok()?;
+        let key = (id.to_string(), generation);
+        let w = rules.get_mut(&key)?;
+        let feeds = w.feeds.get_mut(worker)?.iter_mut().map(|f| f.take()).collect();
+        let share = WorkerShare {
+            feeds,
+            sink: w.sink.clone(),
+            metrics: w.metrics.clone(),
+            max_event_ts: w.max_event_ts.clone(),
+        };
+        w.remaining = w.remaining.saturating_sub(1);
+        if w.remaining == 0 {
+            rules.remove(&key);
+        }
+        Some(share)
+    }
+}
+
+struct WorkerShare {
+    feeds: Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>,
+    sink: mpsc::UnboundedSender<Emission>,
+    metrics: Arc<RuleMetrics>,
+    max_event_ts: Arc<Vec<AtomicU64>>,
+}
+
+/// What every worker shares with the rest of the process.
+pub struct WorkerContext {
+    /// Commands from the rule manager (only worker 0 reads them).
+    pub commands: crossbeam_channel::Receiver<Command>,
+    /// Rule wirings.
+    pub wiring: Arc<Wiring>,
+    /// Processing time.
+    pub clock: Arc<dyn Clock>,
+    /// Every worker thread of this process, to wake them when a watermark moves.
+    pub threads: Arc<Mutex<Vec<Thread>>>,
+}
+
+struct InstalledRule {
+    generation: u64,
+    dataflow: usize,
+    inputs: Vec<RuleInput>,
+    decoders: Vec<SourceDecoder>,
+    feeds: Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>,
+    metrics: Arc<RuleMetrics>,
+    buffer_length: i64,
+    event_time: bool,
+    late_tolerance_ms: u64,
+    max_event_ts: Arc<Vec<AtomicU64>>,
+    /// Window grid for advancing idle processing-time rules.
+    tick_ms: Option<u64>,
+    next_tick: u64,
+    _probe: ProbeHandle<Time>,
+}
+
+/// Runs the worker loop until `Shutdown`.
+pub fn run(worker: &mut Worker, ctx: WorkerContext) {
+    let index = worker.index();
+    let log: Rc<RefCell<Vec<(u64, Command)>>> = Rc::new(RefCell::new(Vec::new()));
+    let log_in = log.clone();
+    let (control_input, control_probe) = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, stream) = scope.new_input::<Vec<(u64, Command)>>();
+        let probe = stream
+            .broadcast()
+            .inspect_batch(move |_t, data| log_in.borrow_mut().extend(data.iter().cloned()))
+            .probe()
+            .0;
+        (input, probe)
+    });
+    // Only worker 0 sequences commands; the others close their control input at once.
+    let mut control_input = if index == 0 { Some(control_input) } else { None };
+    let mut next_seq: u64 = 0;
+    let mut applied: u64 = 0;
+    let mut rules: HashMap<String, InstalledRule> = HashMap::new();
+    let mut shutting_down = false;
+
+    loop {
+        if let Some(input) = control_input.as_mut() {
+            let mut sent = false;
+            while let Ok(cmd) = ctx.commands.try_recv() {
+                input.send((next_seq, cmd));
+                next_seq += 1;
+                sent = true;
+            }
+            if sent {
+                input.advance_to(next_seq);
+            }
+        }
+
+        // Apply sequenced commands in order, once the control probe has passed them.
+        let ready: Vec<(u64, Command)> = {
+            let mut log = log.borrow_mut();
+            log.sort_by_key(|(s, _)| *s);
+            let mut n = 0;
+            while let Some((s, _)) = log.get(n) {
+                if *s != applied + n as u64 || control_probe.less_equal(s) {
+                    break;
+                }
+                n += 1;
+            }
+            log.drain(..n).collect()
+        };
+        for (seq, cmd) in ready {
+            applied = seq + 1;
+            match cmd {
+                Command::CreateRule { id, generation, plan } => {
+                    handle_create_rule(worker, &ctx, &mut rules, id, generation, plan);
+                }
+                Command::DropRule { id, generation } => handle_drop_rule(worker, &mut rules, &id, generation),
+                Command::Shutdown => {
+                    let ids: Vec<String> = rules.keys().cloned().collect();
+                    for id in ids {
+                        if let Some(g) = rules.get(&id).map(|r| r.generation) {
+                            handle_drop_rule(worker, &mut rules, &id, g);
+                        }
+                    }
+                    control_input = None;
+                    shutting_down = true;
+                }
+            }
+        }
+        if shutting_down {
+            // Let the control dataflow complete everywhere, then leave.
+            while worker.step_or_park(Some(Duration::from_millis(5))) {}
+            return;
+        }
+
+        let now = ctx.clock.now_ms();
+        let mut watermark_moved = false;
+        for rule in rules.values_mut() {
+            watermark_moved |= feed_rule(rule, now);
+        }
+        if watermark_moved && let Ok(threads) = ctx.threads.lock() {
+            for t in threads.iter() {
+                t.unpark();
+            }
+        }
+
+        // Park until the next window boundary of any idle windowed rule (or a wake-up).
+        let now = ctx.clock.now_ms();
+        let mut park: Option<u64> = None;
+        for rule in rules.values() {
+            if let Some(_tick) = rule.tick_ms {
+                let wait = rule.next_tick.saturating_sub(now);
+                park = Some(park.map_or(wait, |p| p.min(wait)));
+            }
+        }
+        worker.step_or_park(park.map(Duration::from_millis));
+    }
+}
+
+/// Drains a rule's feeds into its inputs and advances them. Returns whether a
+/// shared watermark moved (other workers must then wake to advance too).
+fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
+    let mut moved = false;
+    let backlogged = rule.metrics.pending_out.load(Ordering::Relaxed) > rule.buffer_length;
+    let mut fed = false;
+    if !backlogged {
+        for (i, feed) in rule.feeds.iter_mut().enumerate() {
+            let Some(rx) = feed.as_mut() else { continue };
+            for _ in 0..MAX_BATCHES_PER_ROUND {
+                let batch = match rx.try_recv() {
+                    Ok(b) => b,
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        *feed = None;
+                        break;
+                    }
+                };
+                fed = true;
+                rule.metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                let decoder = &rule.decoders[i];
+                let input = &mut rule.inputs[i];
+                if rule.event_time {
+                    let mut items = Vec::with_capacity(batch.len());
+                    for rec in &batch {
+                        let item = decoder.decode(&rec);
+                        if let Item::Row(r) = &item {
+                            let wm = watermark(&rule.max_event_ts, rule.late_tolerance_ms);
+                            if r.ts < wm {
+                                rule.metrics.late.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            if rule.max_event_ts[i].fetch_max(r.ts, Ordering::SeqCst) < r.ts {
+                                moved = true;
+                            }
+                        }
+                        items.push(item);
+                    }
+                    for item in items {
+                        input.send(item);
+                    }
+                } else {
+                    for rec in &batch {
+                        input.send(decoder.decode(rec));
+                    }
+                }
+            }
+        }
+    }
+    if rule.event_time {
+        let wm = time::of_ms(watermark(&rule.max_event_ts, rule.late_tolerance_ms));
+        for input in rule.inputs.iter_mut() {
+            if *input.time() < wm {
+                input.advance_to(wm);
+            } else if fed {
+                let t = *input.time() + 1;
+                input.advance_to(t);
+            }
+        }
+    } else if fed {
+        for input in rule.inputs.iter_mut() {
+            let t = time::after_batch(*input.time(), now);
+            input.advance_to(t);
+        }
+    } else if let Some(tick) = rule.tick_ms
+        && now >= rule.next_tick
+    {
+        for input in rule.inputs.iter_mut() {
+            let t = time::of_ms(now);
+            if *input.time() < t {
+                input.advance_to(t);
+            }
+        }
+        rule.next_tick = (now / tick + 1) * tick;
+    }
+    moved
+}
+
+fn watermark(max: &[AtomicU64], tolerance: u64) -> u64 {
+    max.iter()
+        .map(|m| m.load(Ordering::SeqCst))
+        .min()
+        .unwrap_or(0)
+        .saturating_sub(tolerance)
+}
+
+/// The window grid a processing-time rule must be advanced on while idle.
+fn tick_of(plan: &RulePlan) -> Option<u64> {
+    fn find(p: &LogicalPlan) -> Option<u64> {
+        match p {
+            LogicalPlan::Window { spec, .. } => match spec.kind {
+                WindowKind::Tumbling { size_ms } => Some(size_ms),
+                WindowKind::Hopping { hop_ms, .. } => Some(hop_ms),
+                WindowKind::Sliding { .. } | WindowKind::Session { .. } => Some(spec.unit.millis().max(1)),
+                WindowKind::Count { .. } | WindowKind::State { .. } => None,
+            },
+            LogicalPlan::Scan { .. } => None,
+            LogicalPlan::Join { left, .. } => find(left),
+            LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Aggregate { input, .. }
+            | LogicalPlan::Sort { input, .. }
+            | LogicalPlan::Project { input, .. } => find(input),
+        }
+    }
+    if plan.options.is_event_time { None } else { find(&plan.root).filter(|t| *t > 0) }
+}
+
+fn handle_create_rule(
+    worker: &mut Worker,
+    ctx: &WorkerContext,
+    rules: &mut HashMap<String, InstalledRule>,
+    id: String,
+    generation: u64,
+    plan: RulePlan,
+) {
+    if let Some(old) = rules.get(&id).map(|r| r.generation) {
+        handle_drop_rule(worker, rules, &id, old);
+    }
+    let Some(share) = ctx.wiring.take(&id, generation, worker.index()) else {
+        tracing::error!(rule = %id, generation, "rule wiring missing; rule not installed on this worker");
+        return;
+    };
+    let plan = Arc::new(plan);
+    let dataflow = worker.next_dataflow_index();
+    let sink_tx = share.sink.clone();
+    let metrics = share.metrics.clone();
+    let clock = ctx.clock.clone();
+    let send_error = plan.options.send_error;
+    let sink: render::SinkFn = Box::new(move |_t, batch| {
+        for e in batch.drain(..) {
+            match &e {
+                Emission::Rows(rows) => {
+                    metrics.records_out.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                }
+                Emission::Error(msg) => {
+                    metrics.exception(msg, clock.now_ms());
+                    if !send_error {
+                        continue;
+                    }
+                }
+            }
+            metrics.last_invocation.store(clock.now_ms(), Ordering::Relaxed);
+            metrics.pending_out.fetch_add(1, Ordering::Relaxed);
+            if sink_tx.send(e).is_err() {
+                metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let built = worker.dataflow_named::<Time, _, _>(&format!("rule:{id}"), |scope| {
+        render::build(scope, plan.clone(), sink)
+    });
+    let handles = match built {
+        Ok(h) => h,
+        Err(e) => {
+            // The dataflow was created empty; remove it so every worker stays in step.
+            worker.drop_dataflow(dataflow);
+            share.metrics.exception(&e.to_string(), ctx.clock.now_ms());
+            tracing::error!(rule = %id, error = %e, "rule could not be built");
+            return;
+        }
+    };
+    let now = ctx.clock.now_ms();
+    let tick_ms = tick_of(&plan);
+    let mut inputs = handles.inputs;
+    if !plan.options.is_event_time {
+        for input in inputs.iter_mut() {
+            input.advance_to(time::of_ms(now));
+        }
+    }
+    rules.insert(
+        id,
+        InstalledRule {
+            generation,
+            dataflow,
+            inputs,
+            decoders: handles.decoders,
+            feeds: share.feeds,
+            metrics: share.metrics,
+            buffer_length: plan.options.buffer_length.max(1) as i64,
+            event_time: plan.options.is_event_time,
+            late_tolerance_ms: plan.options.late_tolerance_ms,
+            max_event_ts: share.max_event_ts,
+            tick_ms,
+            next_tick: tick_ms.map_or(u64::MAX, |t| (now / t + 1) * t),
+            _probe: handles.probe,
+        },
+    );
+}
+
+fn handle_drop_rule(
+    worker: &mut Worker,
+    rules: &mut HashMap<String, InstalledRule>,
+    id: &str,
+    generation: u64,
+) {
+    if rules.get(id).is_none_or(|r| r.generation != generation) {
+        return;
+    }
+    if let Some(rule) = rules.remove(id) {
+        let dataflow = rule.dataflow;
+        // Close the inputs first, then remove the dataflow (which drops its sink closure).
+        drop(rule.inputs);
+        drop(rule.feeds);
+        worker.drop_dataflow(dataflow);
+    }
+}

@@ -1,0 +1,154 @@
+//! End-to-end tests of the worker pool and rule manager: rules installed and
+//! dropped while others keep producing, and bad records counted as errors
+//! while good ones still come out. Data goes in through in-process memory
+//! topics and comes out of memory sinks, so no external service is needed.
+
+use oort::connectors::{ConnectorEnv, memory::MemoryBus};
+use oort::rule::manager::{RuleDef, RuleManager};
+use oort::runtime::clock::SystemClock;
+use oort::runtime::{Runtime, RuntimeConfig};
+use oort_operators::value::{Map, Value};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+fn manager(workers: usize) -> (Arc<RuleManager>, Arc<Runtime>) {
+    let clock = Arc::new(SystemClock);
+    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers }, clock.clone()).expect("runtime"));
+    let env = Arc::new(ConnectorEnv { memory: MemoryBus::default(), data_dir: std::env::temp_dir() });
+    (Arc::new(RuleManager::new(runtime.clone(), env, clock)), runtime)
+}
+
+fn rule(id: &str, sql: &str, topic: &str) -> RuleDef {
+    let action = json!({"memory": {"topic": topic, "sendSingle": true}});
+    RuleDef {
+        id: id.into(),
+        sql: sql.into(),
+        actions: vec![action.as_object().expect("object").clone()],
+        options: serde_json::Map::new(),
+    }
+}
+
+fn record(i: i64) -> Map {
+    let mut m = Map::new();
+    m.insert("id".into(), Value::Int(i));
+    m.insert("temperature".into(), Value::Float(20.0 + i as f64));
+    m
+}
+
+async fn recv_ids(rx: &mut mpsc::Receiver<oort::connectors::memory::MemoryMessage>, n: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        let Ok(Some((_, m))) = msg else { break };
+        if let Some(Value::Int(i)) = m.get("id") {
+            ids.push(*i);
+        }
+    }
+    ids.sort();
+    ids
+}
+
+async fn drop_middle_rule_while_others_run(workers: usize) {
+    let (mgr, runtime) = manager(workers);
+    mgr.create_stream(r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="in", TYPE="memory", FORMAT="json")"#)
+        .expect("stream");
+    let bus = &mgr.env().memory;
+    let mut outs = Vec::new();
+    for r in 1..=3 {
+        outs.push(bus.subscribe(&format!("out{r}"), 100_000));
+        mgr.create_rule(rule(&format!("r{r}"), "SELECT id, temperature FROM sensors WHERE temperature > 0", &format!("out{r}")))
+            .expect("rule");
+    }
+    // Let the sources subscribe before publishing.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    bus.publish("in", (0..100).map(record).collect()).await;
+    for out in outs.iter_mut() {
+        assert_eq!(recv_ids(out, 100).await, (0..100).collect::<Vec<_>>());
+    }
+    mgr.delete_rule("r2").expect("drop r2");
+    bus.publish("in", (100..200).map(record).collect()).await;
+    assert_eq!(recv_ids(&mut outs[0], 100).await, (100..200).collect::<Vec<_>>());
+    assert_eq!(recv_ids(&mut outs[2], 100).await, (100..200).collect::<Vec<_>>());
+    // The dropped rule's sink has closed: nothing more arrives on out2.
+    let more = tokio::time::timeout(Duration::from_millis(300), outs[1].recv()).await;
+    assert!(matches!(more, Ok(None) | Err(_)), "dropped rule still produced {more:?}");
+    assert!(mgr.rule("r2").is_none());
+    mgr.stop_all();
+    runtime.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_middle_rule_one_worker() {
+    drop_middle_rule_while_others_run(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_middle_rule_four_workers() {
+    drop_middle_rule_while_others_run(4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_are_counted_and_good_ones_still_flow() {
+    let (mgr, runtime) = manager(2);
+    mgr.create_stream(
+        r#"CREATE STREAM strict (id BIGINT, temperature FLOAT) WITH (DATASOURCE="raw", TYPE="file", FORMAT="json", STRICT_VALIDATION="true")"#,
+    )
+    .expect("stream");
+    let dir = tempdir();
+    let path = dir.join("raw.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            "{\"id\":1,\"temperature\":21.5}\n",
+            "{\"id\":2,\"temperature\":\n",               // malformed JSON
+            "{\"id\":3,\"temperature\":\"hot\"}\n",        // wrong type under STRICT_VALIDATION
+            "{\"id\":4,\"temperature\":22}\n",             // int converts to FLOAT
+            "not json at all\n",
+            "{\"id\":5,\"temperature\":23.5}\n",
+        ),
+    )
+    .expect("write");
+    // Re-point the stream at the absolute path.
+    mgr.drop_stream("strict").expect("drop");
+    mgr.create_stream(&format!(
+        r#"CREATE STREAM strict (id BIGINT, temperature FLOAT) WITH (DATASOURCE="{}", TYPE="file", FORMAT="json", STRICT_VALIDATION="true")"#,
+        path.display()
+    ))
+    .expect("stream");
+    let bus = &mgr.env().memory;
+    let mut out = bus.subscribe("good", 100);
+    let mut def = rule("strict_rule", "SELECT id, temperature FROM strict", "good");
+    def.options.insert("sendError".into(), json!(false));
+    mgr.create_rule(def).expect("rule");
+    assert_eq!(recv_ids(&mut out, 3).await, vec![1, 4, 5]);
+    let metrics = mgr.metrics("strict_rule").expect("metrics");
+    for _ in 0..100 {
+        if metrics.exceptions.load(Ordering::Relaxed) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metrics.exceptions.load(Ordering::Relaxed), 3);
+    assert_eq!(metrics.records_in.load(Ordering::Relaxed), 6);
+    assert_eq!(metrics.records_out.load(Ordering::Relaxed), 3);
+    let status = mgr.status("strict_rule").expect("status");
+    assert_eq!(status["status"], "running");
+    let last = status["last_exception"].as_str().unwrap_or_default().to_string();
+    assert!(last.starts_with("error in preprocessor"), "{last}");
+    mgr.stop_all();
+    runtime.shutdown();
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("oort-test-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&d).expect("tempdir");
+    d
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
