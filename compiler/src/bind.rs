@@ -122,7 +122,7 @@ pub fn bind_select(sql: &str, stmt: &SelectStmt, catalog: &dyn Catalog, options:
                 }
             },
         };
-        items.push(ProjectItem::Expr { name, expr, invisible: item.invisible });
+        items.push(ProjectItem::Expr { name, expr, invisible: item.invisible, aliased: item.alias.is_some() });
     }
 
     // JOIN ON.

@@ -117,7 +117,7 @@ fn node(plan: &RulePlan, n: &LogicalPlan, depth: usize, out: &mut String) {
                 .map(|i| match i {
                     ProjectItem::Wildcard { source: None } => "*".to_string(),
                     ProjectItem::Wildcard { source: Some(s) } => format!("{}.*", src_name(plan, *s)),
-                    ProjectItem::Expr { name, expr, invisible } => {
+                    ProjectItem::Expr { name, expr, invisible, .. } => {
                         format!("{name} := {}{}", x(expr), if *invisible { " INVISIBLE" } else { "" })
                     }
                 })

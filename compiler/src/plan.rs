@@ -369,6 +369,9 @@ pub enum ProjectItem {
         expr: ScalarExpr,
         /// `INVISIBLE`: computed (aliases may use it) but not emitted.
         invisible: bool,
+        /// Whether `name` was given with `AS` (eKuiper's error texts say `alias: name`).
+        #[serde(default)]
+        aliased: bool,
     },
     /// `*` or `stream.*`: every field of the row(s).
     Wildcard {

@@ -161,6 +161,24 @@ impl Evaluator {
         result
     }
 
+    /// The analytic results memoised for the current row, to restore later
+    /// (a windowed rule computes analytic functions when a row arrives, and
+    /// projects it when its window fires).
+    pub fn memo_snapshot(&self) -> Vec<(usize, Value)> {
+        self.memo_used.iter().filter_map(|&i| self.memo[i].clone().map(|v| (i, v))).collect()
+    }
+
+    /// Starts evaluating a row whose analytic results were captured by [`Self::memo_snapshot`].
+    pub fn restore_memo(&mut self, memo: &[(usize, Value)]) {
+        self.next_row();
+        for (i, v) in memo {
+            if let Some(slot) = self.memo.get_mut(*i) {
+                *slot = Some(v.clone());
+                self.memo_used.push(*i);
+            }
+        }
+    }
+
     /// Evaluates a predicate: `Ok(true)` only for boolean true; null is false.
     pub fn eval_condition(&mut self, expr: &ScalarExpr, row: &Row, g: GroupContext) -> Result<bool, EvalError> {
         let v = self.eval(expr, row, g)?;

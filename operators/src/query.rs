@@ -69,8 +69,14 @@ impl Projector {
                         put(&mut out, k, v);
                     }
                 }
-                ProjectItem::Expr { expr, invisible, .. } => {
-                    let v = ev.eval(expr, row, g).map_err(|e| select_error(ev.plan(), expr, &e))?;
+                ProjectItem::Expr { expr, invisible, aliased, name } => {
+                    let v = ev.eval(expr, row, g).map_err(|e| {
+                        if call_name(expr) == Some("unnest") {
+                            // eKuiper reports set-returning function errors bare.
+                            return Arc::from(e.0.as_str());
+                        }
+                        select_error(ev.plan(), aliased.then_some(name.as_str()), expr, &e)
+                    })?;
                     if *invisible {
                         continue;
                     }
@@ -149,10 +155,11 @@ fn call_name(e: &ScalarExpr) -> Option<&str> {
     }
 }
 
-/// eKuiper's text for an error in the SELECT list.
-pub fn select_error(plan: &RulePlan, expr: &ScalarExpr, e: &EvalError) -> Arc<str> {
+/// eKuiper's text for an error in the SELECT list (`alias: c ` when the item has one).
+pub fn select_error(plan: &RulePlan, alias: Option<&str>, expr: &ScalarExpr, e: &EvalError) -> Arc<str> {
+    let alias = alias.map(|a| format!("alias: {a} ")).unwrap_or_default();
     Arc::from(format!(
-        "run Select error: expr: {} meet error, err:{}",
+        "run Select error: {alias}expr: {} meet error, err:{}",
         oort_compiler::ekuiper_expr_text(expr, plan),
         e.0
     ))

@@ -168,6 +168,8 @@ fn convert(v: Value, ty: &FieldType, strict: bool, field: &str) -> Result<Value,
         (FieldType::Float, Value::Float(_)) => Some(v.clone()),
         (FieldType::Float, Value::Int(i)) => Some(Value::Float(*i as f64)),
         (FieldType::String, Value::String(_)) => Some(v.clone()),
+        // eKuiper casts scalars to STRING fields even under strict validation.
+        (FieldType::String, Value::Int(_) | Value::Float(_) | Value::Bool(_)) => Some(Value::from(v.to_display_string())),
         (FieldType::Boolean, Value::Bool(_)) => Some(v.clone()),
         (FieldType::Boolean, Value::String(s)) => match s.to_ascii_lowercase().as_str() {
             "true" | "1" => Some(Value::Bool(true)),

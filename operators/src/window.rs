@@ -33,6 +33,9 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Scope;
 
+/// Analytic-function results computed for one row when it arrived: `(call_id, value)`.
+pub type Memo = Vec<(usize, Value)>;
+
 /// The rows of one window firing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowPane {
@@ -40,8 +43,27 @@ pub struct WindowPane {
     pub start: u64,
     /// Window end, ms.
     pub end: u64,
-    /// Rows (or errors) in arrival order.
-    pub items: Vec<Item>,
+    /// Rows (or errors) in arrival order, each with its analytic results.
+    pub items: Vec<(Item, Memo)>,
+}
+
+/// Steps analytic functions on an arriving row (once, whatever the number of
+/// windows it lands in) and applies the window's `FILTER (WHERE …)`.
+/// Returns `None` for a row the filter drops.
+fn admit(ev: &mut Evaluator, filter: Option<&ScalarExpr>, item: Item) -> Option<(Item, Memo)> {
+    let Item::Row(r) = &item else { return Some((item, Vec::new())) };
+    if let Err(e) = ev.begin_row(r, GroupContext::default()) {
+        return Some((Item::Error(where_error(&e)), Vec::new()));
+    }
+    let memo = ev.memo_snapshot();
+    if let Some(f) = filter {
+        match ev.eval_condition(f, r, GroupContext::default()) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => return Some((Item::Error(where_error(&e)), Vec::new())),
+        }
+    }
+    Some((item, memo))
 }
 
 /// Renders a windowed plan.
@@ -140,7 +162,7 @@ impl PlanShape {
 struct OpenWindow {
     cap: Capability<Time>,
     start: u64,
-    items: Vec<Item>,
+    items: Vec<(Item, Memo)>,
 }
 
 /// Assigns items to windows and releases each window when the frontier passes its end.
@@ -148,7 +170,7 @@ fn assign<'s>(items: ItemStream<'s>, spec: WindowSpec, plan: Arc<RulePlan>) -> R
     let (size, hop) = match spec.kind {
         WindowKind::Tumbling { size_ms } => (size_ms, size_ms),
         WindowKind::Hopping { size_ms, hop_ms } => (size_ms, hop_ms),
-        WindowKind::Count { count, interval } => return Ok(count_window(items, spec, count, interval)),
+        WindowKind::Count { count, interval } => return Ok(count_window(items, spec, count, interval, plan)),
         ref other => return Err(RenderError::Unsupported(format!("window {other:?}"))),
     };
     if size == 0 || hop == 0 {
@@ -169,11 +191,7 @@ fn assign<'s>(items: ItemStream<'s>, spec: WindowSpec, plan: Arc<RulePlan>) -> R
                                 Item::Row(r) => r.ts,
                                 Item::Error(_) => time::to_ms(*cap.time()),
                             };
-                            if let (Some(f), Item::Row(r)) = (&filter, &item) {
-                                if !ev.eval_condition(f, r, GroupContext::default()).unwrap_or(false) {
-                                    continue;
-                                }
-                            }
+                            let Some(entry) = admit(&mut ev, filter.as_ref(), item) else { continue };
                             // Windows [end - size, end) with `end` on the hop grid containing ts.
                             let mut end = (ts / hop + 1) * hop;
                             while end.saturating_sub(size) <= ts {
@@ -183,7 +201,7 @@ fn assign<'s>(items: ItemStream<'s>, spec: WindowSpec, plan: Arc<RulePlan>) -> R
                                     start: end.saturating_sub(size),
                                     items: Vec::new(),
                                 });
-                                w.items.push(item.clone());
+                                w.items.push(entry.clone());
                                 end += hop;
                             }
                         }
@@ -195,7 +213,7 @@ fn assign<'s>(items: ItemStream<'s>, spec: WindowSpec, plan: Arc<RulePlan>) -> R
                     }
                     let (end, w) = entry.remove_entry();
                     let mut items = w.items;
-                    items.sort_by_key(|i| match i {
+                    items.sort_by_key(|(i, _)| match i {
                         Item::Row(r) => r.ts,
                         Item::Error(_) => 0,
                     });
@@ -206,30 +224,38 @@ fn assign<'s>(items: ItemStream<'s>, spec: WindowSpec, plan: Arc<RulePlan>) -> R
     ))
 }
 
-fn count_window<'s>(items: ItemStream<'s>, spec: WindowSpec, count: u64, interval: u64) -> crate::render::Stream<'s, Time, Vec<WindowPane>> {
+fn count_window<'s>(
+    items: ItemStream<'s>,
+    spec: WindowSpec,
+    count: u64,
+    interval: u64,
+    plan: Arc<RulePlan>,
+) -> crate::render::Stream<'s, Time, Vec<WindowPane>> {
     let count = count.max(1) as usize;
     let interval = if interval == 0 { count } else { interval as usize };
-    let _ = spec;
+    let filter = spec.filter;
+    let mut ev = Evaluator::new(plan);
     items.unary::<CapacityContainerBuilder<Vec<WindowPane>>, _, _, _>(
         ExchangePact::new(|_: &Item| 0u64),
         "CountWindow",
         move |_cap, _info| {
-            let mut buf: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
+            let mut buf: std::collections::VecDeque<(Item, Memo)> = std::collections::VecDeque::new();
             let mut since_emit = 0usize;
             move |input, output| {
                 input.for_each_time(|cap, data| {
                     let mut session = output.session(&cap);
                     for batch in data {
                         for item in batch.drain(..) {
-                            buf.push_back(item);
+                            let Some(entry) = admit(&mut ev, filter.as_ref(), item) else { continue };
+                            buf.push_back(entry);
                             if buf.len() > count {
                                 buf.pop_front();
                             }
                             since_emit += 1;
                             if since_emit >= interval && buf.len() >= count.min(interval) {
                                 since_emit = 0;
-                                let items: Vec<Item> = buf.iter().cloned().collect();
-                                let ts = |i: &Item| match i {
+                                let items: Vec<(Item, Memo)> = buf.iter().cloned().collect();
+                                let ts = |(i, _): &(Item, Memo)| match i {
                                     Item::Row(r) => r.ts,
                                     Item::Error(_) => 0,
                                 };
@@ -250,7 +276,7 @@ fn count_window<'s>(items: ItemStream<'s>, spec: WindowSpec, count: u64, interva
 
 /// A group of rows with the same GROUP BY key inside one window.
 struct Group {
-    rows: Vec<Row>,
+    rows: Vec<(Row, Memo)>,
     accs: Vec<Box<dyn Accumulator>>,
     aggregates: Vec<Value>,
 }
@@ -274,20 +300,18 @@ impl GroupQuery {
         let window = Some((pane.start, pane.end));
         let base = GroupContext { window, ..GroupContext::default() };
         let mut rows = Vec::with_capacity(pane.items.len());
-        for item in pane.items {
+        for (item, memo) in pane.items {
             match item {
                 Item::Row(r) => {
-                    if let Err(e) = self.ev.begin_row(&r, base) {
-                        return self.error(where_error(&e));
-                    }
+                    self.ev.restore_memo(&memo);
                     if let Some(f) = &self.shape.filter {
                         match self.ev.eval_condition(f, &r, base) {
-                            Ok(true) => rows.push(r),
+                            Ok(true) => rows.push((r, memo)),
                             Ok(false) => {}
                             Err(e) => return self.error(where_error(&e)),
                         }
                     } else {
-                        rows.push(r);
+                        rows.push((r, memo));
                     }
                 }
                 Item::Error(e) => return self.error(e),
@@ -296,13 +320,14 @@ impl GroupQuery {
         let mut groups: Vec<Group> = Vec::new();
         match &self.shape.aggregate {
             None => {
-                for r in rows {
-                    groups.push(Group { rows: vec![r], accs: Vec::new(), aggregates: Vec::new() });
+                for entry in rows {
+                    groups.push(Group { rows: vec![entry], accs: Vec::new(), aggregates: Vec::new() });
                 }
             }
             Some((keys, aggs)) => {
                 let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-                for r in rows {
+                for (r, memo) in rows {
+                    self.ev.restore_memo(&memo);
                     let mut key = Vec::new();
                     for k in keys {
                         match self.ev.eval(k, &r, base) {
@@ -336,7 +361,7 @@ impl GroupQuery {
                             return self.error(Arc::from(format!("run Select error: {e}")));
                         }
                     }
-                    g.rows.push(r);
+                    g.rows.push((r, memo));
                 }
                 if groups.is_empty() && keys.is_empty() {
                     return Some(Emission::Rows(Vec::new()));
@@ -358,7 +383,8 @@ impl GroupQuery {
         if let Some(h) = self.shape.having.clone() {
             let mut kept = Vec::with_capacity(groups.len());
             for g in groups {
-                let Some(first) = g.rows.first() else { continue };
+                let Some((first, memo)) = g.rows.first() else { continue };
+                self.ev.restore_memo(memo);
                 match self.ev.eval_condition(&h, first, group_context(&g, window, aggregated, end)) {
                     Ok(true) => kept.push(g),
                     Ok(false) => {}
@@ -371,7 +397,8 @@ impl GroupQuery {
             let mut keyed = Vec::with_capacity(groups.len());
             for g in groups {
                 let mut k = Vec::with_capacity(self.shape.sort.len());
-                if let Some(first) = g.rows.first() {
+                if let Some((first, memo)) = g.rows.first() {
+                    self.ev.restore_memo(memo);
                     for s in &self.shape.sort {
                         k.push(self.ev.eval(&s.expr, first, group_context(&g, window, aggregated, end)).unwrap_or(Value::Null));
                     }
@@ -393,7 +420,8 @@ impl GroupQuery {
         }
         let mut out: Vec<OutRow> = Vec::with_capacity(groups.len());
         for (i, g) in groups.iter().enumerate() {
-            let Some(first) = g.rows.first() else { continue };
+            let Some((first, memo)) = g.rows.first() else { continue };
+            self.ev.restore_memo(memo);
             let mut ctx = group_context(g, window, aggregated, end);
             ctx.row_number = i as u64 + 1;
             match self.projector.project(&mut self.ev, first, ctx) {
