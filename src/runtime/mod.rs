@@ -184,6 +184,7 @@ impl Runtime {
                 sink: sink_tx,
                 metrics: metrics.clone(),
                 max_event_ts: Arc::new((0..sources).map(|_| AtomicU64::new(0)).collect()),
+                active_until: Arc::new(AtomicU64::new(0)),
                 remaining: self.workers,
             },
         );

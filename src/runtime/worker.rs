@@ -45,6 +45,8 @@ pub struct RuleWiring {
     pub metrics: Arc<RuleMetrics>,
     /// Largest event time seen per source (shared by the workers of this process).
     pub max_event_ts: Arc<Vec<AtomicU64>>,
+    /// Until when (ms) some worker may hold open windows of this rule.
+    pub active_until: Arc<AtomicU64>,
     /// Workers that have not taken their share yet.
     pub remaining: usize,
 }
@@ -73,6 +75,7 @@ impl Wiring {
             sink: w.sink.clone(),
             metrics: w.metrics.clone(),
             max_event_ts: w.max_event_ts.clone(),
+            active_until: w.active_until.clone(),
         };
         w.remaining = w.remaining.saturating_sub(1);
         if w.remaining == 0 {
@@ -87,6 +90,7 @@ struct WorkerShare {
     sink: mpsc::UnboundedSender<Emission>,
     metrics: Arc<RuleMetrics>,
     max_event_ts: Arc<Vec<AtomicU64>>,
+    active_until: Arc<AtomicU64>,
 }
 
 /// What every worker shares with the rest of the process.
@@ -112,9 +116,12 @@ struct InstalledRule {
     event_time: bool,
     late_tolerance_ms: u64,
     max_event_ts: Arc<Vec<AtomicU64>>,
-    /// Window grid for advancing idle processing-time rules.
-    tick_ms: Option<u64>,
+    /// Window grid for advancing processing-time windowed rules, and how long
+    /// after a record its windows may stay open.
+    tick: Option<Tick>,
     next_tick: u64,
+    /// Until when some worker may hold open windows (shared by all workers).
+    active_until: Arc<AtomicU64>,
     _probe: ProbeHandle<Time>,
 }
 
@@ -133,7 +140,13 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
         (input, probe)
     });
     // Only worker 0 sequences commands; the others close their control input at once.
-    let mut control_input = if index == 0 { Some(control_input) } else { None };
+    // (Shadowing alone would keep the handle alive: it must be dropped explicitly.)
+    let mut control_input = if index == 0 {
+        Some(control_input)
+    } else {
+        drop(control_input);
+        None
+    };
     let mut next_seq: u64 = 0;
     let mut applied: u64 = 0;
     let mut rules: HashMap<String, InstalledRule> = HashMap::new();
@@ -191,21 +204,22 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
         }
 
         let now = ctx.clock.now_ms();
-        let mut watermark_moved = false;
+        let mut wake_all = false;
         for rule in rules.values_mut() {
-            watermark_moved |= feed_rule(rule, now);
+            wake_all |= feed_rule(rule, now);
         }
-        if watermark_moved && let Ok(threads) = ctx.threads.lock() {
+        if wake_all && let Ok(threads) = ctx.threads.lock() {
             for t in threads.iter() {
                 t.unpark();
             }
         }
 
-        // Park until the next window boundary of any idle windowed rule (or a wake-up).
+        // Park until the next window boundary of a rule that may hold open
+        // windows (or a wake-up). Rules without open windows need no ticks.
         let now = ctx.clock.now_ms();
         let mut park: Option<u64> = None;
         for rule in rules.values() {
-            if let Some(_tick) = rule.tick_ms {
+            if rule.tick.is_some() && rule.active_until.load(Ordering::Relaxed) >= now {
                 let wait = rule.next_tick.saturating_sub(now);
                 park = Some(park.map_or(wait, |p| p.min(wait)));
             }
@@ -214,8 +228,10 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
     }
 }
 
-/// Drains a rule's feeds into its inputs and advances them. Returns whether a
-/// shared watermark moved (other workers must then wake to advance too).
+/// Drains a rule's feeds into its inputs and advances them. Returns whether
+/// the other workers must wake: a shared watermark moved, or the rule went
+/// from idle to holding open windows (every worker must then tick, since the
+/// slowest worker holds the frontier).
 fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
     let mut moved = false;
     let backlogged = rule.metrics.pending_out.load(Ordering::Relaxed) > rule.buffer_length;
@@ -278,8 +294,16 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
             let t = time::after_batch(*input.time(), now);
             input.advance_to(t);
         }
-    } else if let Some(tick) = rule.tick_ms
+        if let Some(tick) = rule.tick {
+            let until = now + tick.span_ms + tick.grid_ms;
+            if rule.active_until.fetch_max(until, Ordering::Relaxed) < now {
+                moved = true;
+            }
+            rule.next_tick = rule.next_tick.min((now / tick.grid_ms + 1) * tick.grid_ms);
+        }
+    } else if let Some(tick) = rule.tick
         && now >= rule.next_tick
+        && rule.active_until.load(Ordering::Relaxed) + tick.grid_ms >= now
     {
         for input in rule.inputs.iter_mut() {
             let t = time::of_ms(now);
@@ -287,7 +311,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 input.advance_to(t);
             }
         }
-        rule.next_tick = (now / tick + 1) * tick;
+        rule.next_tick = (now / tick.grid_ms + 1) * tick.grid_ms;
     }
     moved
 }
@@ -300,14 +324,28 @@ fn watermark(max: &[AtomicU64], tolerance: u64) -> u64 {
         .saturating_sub(tolerance)
 }
 
-/// The window grid a processing-time rule must be advanced on while idle.
-fn tick_of(plan: &RulePlan) -> Option<u64> {
-    fn find(p: &LogicalPlan) -> Option<u64> {
+/// When a processing-time windowed rule must be advanced without data.
+#[derive(Debug, Clone, Copy)]
+struct Tick {
+    /// Window boundaries fall on multiples of this (ms).
+    grid_ms: u64,
+    /// A record's windows are all closed this long after it arrived (ms).
+    span_ms: u64,
+}
+
+/// The window grid a processing-time rule must be advanced on while it holds open windows.
+fn tick_of(plan: &RulePlan) -> Option<Tick> {
+    fn find(p: &LogicalPlan) -> Option<Tick> {
         match p {
             LogicalPlan::Window { spec, .. } => match spec.kind {
-                WindowKind::Tumbling { size_ms } => Some(size_ms),
-                WindowKind::Hopping { hop_ms, .. } => Some(hop_ms),
-                WindowKind::Sliding { .. } | WindowKind::Session { .. } => Some(spec.unit.millis().max(1)),
+                WindowKind::Tumbling { size_ms } => Some(Tick { grid_ms: size_ms, span_ms: size_ms }),
+                WindowKind::Hopping { size_ms, hop_ms } => Some(Tick { grid_ms: hop_ms, span_ms: size_ms }),
+                WindowKind::Sliding { size_ms, delay_ms } => {
+                    Some(Tick { grid_ms: spec.unit.millis().clamp(1, 1000), span_ms: size_ms + delay_ms })
+                }
+                WindowKind::Session { max_ms, timeout_ms } => {
+                    Some(Tick { grid_ms: spec.unit.millis().clamp(1, 1000), span_ms: max_ms.max(timeout_ms) })
+                }
                 WindowKind::Count { .. } | WindowKind::State { .. } => None,
             },
             LogicalPlan::Scan { .. } => None,
@@ -318,7 +356,7 @@ fn tick_of(plan: &RulePlan) -> Option<u64> {
             | LogicalPlan::Project { input, .. } => find(input),
         }
     }
-    if plan.options.is_event_time { None } else { find(&plan.root).filter(|t| *t > 0) }
+    if plan.options.is_event_time { None } else { find(&plan.root).filter(|t| t.grid_ms > 0) }
 }
 
 fn handle_create_rule(
@@ -376,7 +414,7 @@ fn handle_create_rule(
         }
     };
     let now = ctx.clock.now_ms();
-    let tick_ms = tick_of(&plan);
+    let tick = tick_of(&plan);
     let mut inputs = handles.inputs;
     if !plan.options.is_event_time {
         for input in inputs.iter_mut() {
@@ -396,8 +434,9 @@ fn handle_create_rule(
             event_time: plan.options.is_event_time,
             late_tolerance_ms: plan.options.late_tolerance_ms,
             max_event_ts: share.max_event_ts,
-            tick_ms,
-            next_tick: tick_ms.map_or(u64::MAX, |t| (now / t + 1) * t),
+            tick,
+            next_tick: tick.map_or(u64::MAX, |t| (now / t.grid_ms + 1) * t.grid_ms),
+            active_until: share.active_until,
             _probe: handles.probe,
         },
     );
