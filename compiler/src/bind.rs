@@ -197,6 +197,7 @@ pub fn bind_select(sql: &str, stmt: &SelectStmt, catalog: &dyn Catalog, options:
         root =
             LogicalPlan::Aggregate { input: Box::new(root), group_by: keys, aggregates: std::mem::take(&mut b.aggs) };
     }
+    let has_having = having.is_some();
     if let Some(predicate) = having {
         root = LogicalPlan::Filter { input: Box::new(root), predicate };
     }
@@ -204,6 +205,18 @@ pub fn bind_select(sql: &str, stmt: &SelectStmt, catalog: &dyn Catalog, options:
         root = LogicalPlan::Sort { input: Box::new(root), keys: sort };
     }
     root = LogicalPlan::Project { input: Box::new(root), items };
+
+    // Event time reads each row's time from the TIMESTAMP field: a schemaless
+    // stream must decode it even when the query does not name it.
+    if options.is_event_time {
+        for src in b.srcs.iter_mut().filter(|s| s.def.fields.is_none()) {
+            if let Some(ts) = src.def.options.timestamp.clone()
+                && !src.fields.iter().any(|f| f.name.eq_ignore_ascii_case(&ts))
+            {
+                src.fields.push(SlotDef { name: ts, ty: None });
+            }
+        }
+    }
 
     // Lay out the slots and make column references global.
     let mut sources = Vec::new();
@@ -224,7 +237,7 @@ pub fn bind_select(sql: &str, stmt: &SelectStmt, catalog: &dyn Catalog, options:
         })
     });
 
-    Ok(RulePlan { sql: sql.to_string(), sources, width: offset, root, call_sites: b.next_call_id, options })
+    Ok(RulePlan { sql: sql.to_string(), sources, width: offset, root, call_sites: b.next_call_id, options, has_having })
 }
 
 /// eKuiper's name for an unaliased item: a column's name, a call's function

@@ -518,4 +518,8 @@ pub struct RulePlan {
     pub call_sites: usize,
     /// Rule options.
     pub options: RuleOptions,
+    /// The query has a HAVING clause: the topmost [`LogicalPlan::Filter`] is
+    /// HAVING (it cannot be told from WHERE when the query does not aggregate).
+    #[serde(default)]
+    pub has_having: bool,
 }

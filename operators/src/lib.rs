@@ -5,9 +5,12 @@
 pub mod value;
 pub mod eval;
 pub mod functions;
+pub mod plan_exprs;
 pub mod plan_walk;
 pub mod query;
 pub mod render;
 pub mod source;
 pub mod time;
+pub mod join;
 pub mod window;
+pub mod window_kinds;

@@ -55,9 +55,12 @@ pub fn build<'s>(scope: Scope<'s, Time>, plan: Arc<RulePlan>, sink: SinkFn) -> R
     let mut inputs = Vec::with_capacity(plan.sources.len());
     let mut decoded = Vec::with_capacity(plan.sources.len());
     let mut decoders = Vec::with_capacity(plan.sources.len());
+    let used = crate::plan_exprs::referenced_slots(&plan);
     for source in &plan.sources {
         let (input, stream) = scope.new_input::<Vec<Item>>();
-        decoders.push(SourceDecoder::new(source, plan.width, plan.options.is_event_time));
+        let mut decoder = SourceDecoder::new(source, plan.width, plan.options.is_event_time);
+        decoder.restrict_to(&used);
+        decoders.push(decoder);
         decoded.push(stream);
         inputs.push(input);
     }
@@ -118,10 +121,8 @@ where
 /// Hands emissions to the sink closure and returns the rule's probe.
 fn sink_into(emissions: EmissionStream<'_>, mut sink: SinkFn) -> ProbeHandle<Time> {
     let mut buf = Vec::new();
-    let probed = emissions.unary::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(
-        Pipeline,
-        "Sink",
-        move |_cap, _info| {
+    let probed =
+        emissions.unary::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(Pipeline, "Sink", move |_cap, _info| {
             move |input, _output| {
                 input.for_each(|cap, data| {
                     buf.append(data);
@@ -131,8 +132,7 @@ fn sink_into(emissions: EmissionStream<'_>, mut sink: SinkFn) -> ProbeHandle<Tim
                     }
                 });
             }
-        },
-    );
+        });
     let (probe, _) = probed.probe();
     probe
 }

@@ -89,6 +89,14 @@ impl SourceDecoder {
         }
     }
 
+    /// Converts and validates only the slots marked in `used` (indexed by
+    /// global slot): eKuiper prunes the columns a rule does not read before
+    /// its preprocessor applies the schema, so a bad value in an unread field
+    /// is no error.
+    pub fn restrict_to(&mut self, used: &[bool]) {
+        self.types.retain(|(slot, _)| used.get(*slot).copied().unwrap_or(true));
+    }
+
     /// The event-time slot, if rows take their time from the payload.
     pub fn timestamp_slot(&self) -> Option<usize> {
         self.timestamp_slot
@@ -124,7 +132,12 @@ impl SourceDecoder {
         for (slot, ty) in &self.types {
             if let Some(v) = slots.get_mut(*slot) {
                 let name = &self.names[*slot - self.offset];
-                *v = convert(std::mem::take(v), ty, self.strict, name)?;
+                let decoded_object = matches!(rec.payload, Payload::Object(_));
+                *v = convert(std::mem::take(v), ty, self.strict, name).map_err(|e| {
+                    // An already decoded object carries Go `int`s (eKuiper's mock and
+                    // memory sources), which eKuiper names `int`, not `int64`.
+                    if decoded_object { e.replace("cannot convert int64(", "cannot convert int(") } else { e }
+                })?;
             }
         }
         debug_assert_eq!(slots.len(), self.width);
@@ -168,8 +181,6 @@ fn convert(v: Value, ty: &FieldType, strict: bool, field: &str) -> Result<Value,
         (FieldType::Float, Value::Float(_)) => Some(v.clone()),
         (FieldType::Float, Value::Int(i)) => Some(Value::Float(*i as f64)),
         (FieldType::String, Value::String(_)) => Some(v.clone()),
-        // eKuiper casts scalars to STRING fields even under strict validation.
-        (FieldType::String, Value::Int(_) | Value::Float(_) | Value::Bool(_)) => Some(Value::from(v.to_display_string())),
         (FieldType::Boolean, Value::Bool(_)) => Some(v.clone()),
         (FieldType::Boolean, Value::String(s)) => match s.to_ascii_lowercase().as_str() {
             "true" | "1" => Some(Value::Bool(true)),

@@ -388,10 +388,10 @@ pub fn from_json(v: &serde_json::Value) -> Value {
         serde_json::Value::String(s) => Value::str(s),
         serde_json::Value::Array(a) => Value::array(a.iter().map(from_json).collect()),
         serde_json::Value::Object(o) => {
-            if let (1, Some(serde_json::Value::String(b))) = (o.len(), o.get("$bytes_b64")) {
-                if let Some(bytes) = base64_decode(b) {
-                    return Value::Bytes(Arc::from(bytes));
-                }
+            if let (1, Some(serde_json::Value::String(b))) = (o.len(), o.get("$bytes_b64"))
+                && let Some(bytes) = base64_decode(b)
+            {
+                return Value::Bytes(Arc::from(bytes));
             }
             Value::object(o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
         }

@@ -1,98 +1,106 @@
-//! Windows and everything above them: WHERE over the window's rows, GROUP BY
-//! with aggregates, HAVING, ORDER BY and the SELECT list, one emission per
-//! window firing.
+//! Windows, joins and everything above them: the rows of a rule's inputs are
+//! collected into windows, joined, then WHERE, GROUP BY with aggregates,
+//! HAVING, ORDER BY and the SELECT list run once per window firing.
 //!
 //! ```text
-//!  items ──► exchange(worker 0) ──► WindowAssigner ──► GroupQuery ──► emissions
-//!                                   (capability held     (where, group, aggregate,
-//!                                    at each window end)  having, sort, project)
+//!  input 0 ─┐ tag with                 WindowOperator                  GroupQuery
+//!  input 1 ─┼─► input index ─► exchange ─► (rows in time order,  ─► (join, where, group,  ─► emissions
+//!  table  ──┘   + concatenate   (worker 0)  deadlines as          aggregate, having,
+//!                                            capabilities)         sort, project)
 //! ```
 //!
-//! The assigner is a frontier-driven timely operator: a row is stored in every
-//! window it belongs to, each open window holds a capability at
-//! `time::of_ms(end)`, and the window fires once the input frontier passes
-//! that time — driven by the clock (processing time) or the watermark (event
-//! time), never by a timer of our own. A fired window's rows are handed on and
-//! its state dropped. A window that received no row emits nothing; a window
-//! whose rows were all filtered out by WHERE emits an empty result, as eKuiper does.
+//! The [`WindowOperator`](window_operator) is one frontier-driven timely
+//! operator for every window kind. Rows wait until the input frontier has
+//! passed their time, then enter the kind's state machine
+//! ([`crate::window_kinds`]) in time order, interleaved with the kind's
+//! deadlines: a deadline `d` fires once the frontier reaches `time::of_ms(d)`,
+//! before any row of that millisecond. So a window closes when the clock
+//! (processing time) or the watermark (event time) reaches its end, and
+//! nothing but the frontier drives it. The operator holds one capability at
+//! the next deadline (or at the frontier while an event-time session waits
+//! for the watermark) and drops it when nothing is pending; a fired window's
+//! rows are handed on and dropped.
+//!
+//! Processing-time rows are timed by their arrival; event-time rows by their
+//! event time (the driver advances the inputs to `of_ms(watermark) + 1`, so
+//! every row at or before the watermark is released, as eKuiper's watermark
+//! operator does). Table inputs never enter a window: they update a
+//! [`TableStore`] whose rows are appended to each pane (and a stream–table
+//! join without a window makes one pane per stream row).
+//!
+//! Where the WHERE clause runs follows eKuiper's planner: for processing-time
+//! tumbling, hopping and session windows over one stream it is pushed below
+//! the window (a failing row is reported at once, the window fires without
+//! it, and a window left empty emits `[]`); otherwise it runs on the fired
+//! window, and a window whose rows all fail it emits nothing. Errors are
+//! always emitted as [`Emission::Error`].
 
 use crate::eval::{Evaluator, GroupContext};
 use crate::functions::{self, Accumulator};
+use crate::join::{JoinStep, TableStore, join_pane};
+use crate::plan_exprs::has_aggregate;
 use crate::query::{Emission, OutRow, Projector, RenderError, where_error};
-use crate::render::{EmissionStream, ItemStream};
+use crate::render::{EmissionStream, ItemStream, Stream};
 use crate::source::Item;
 use crate::time::{self, Time};
 use crate::value::{Row, Value};
-use oort_compiler::plan::{AggregateCall, LogicalPlan, ProjectItem, RulePlan, ScalarExpr, SortKey, WindowKind, WindowSpec};
-use serde::{Deserialize, Serialize};
+pub use crate::window_kinds::{Entry, Memo, WindowEvent, WindowPane};
+use crate::window_kinds::{RowPanes, RowSignals, WindowKindState, new_state};
+use oort_compiler::plan::{
+    AggregateCall, LogicalPlan, ProjectItem, RulePlan, ScalarExpr, SortKey, WindowKind, WindowSpec,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
+use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
-use timely::dataflow::Scope;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::{Capability, Concatenate};
 
-/// Analytic-function results computed for one row when it arrived: `(call_id, value)`.
-pub type Memo = Vec<(usize, Value)>;
+/// An item tagged with the index of the rule input it came from.
+pub type Sourced = (usize, Item);
 
-/// The rows of one window firing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WindowPane {
-    /// Window start, ms.
-    pub start: u64,
-    /// Window end, ms.
-    pub end: u64,
-    /// Rows (or errors) in arrival order, each with its analytic results.
-    pub items: Vec<(Item, Memo)>,
-}
-
-/// Steps analytic functions on an arriving row (once, whatever the number of
-/// windows it lands in) and applies the window's `FILTER (WHERE …)`.
-/// Returns `None` for a row the filter drops.
-fn admit(ev: &mut Evaluator, filter: Option<&ScalarExpr>, item: Item) -> Option<(Item, Memo)> {
-    let Item::Row(r) = &item else { return Some((item, Vec::new())) };
-    if let Err(e) = ev.begin_row(r, GroupContext::default()) {
-        return Some((Item::Error(where_error(&e)), Vec::new()));
-    }
-    let memo = ev.memo_snapshot();
-    if let Some(f) = filter {
-        match ev.eval_condition(f, r, GroupContext::default()) {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(e) => return Some((Item::Error(where_error(&e)), Vec::new())),
-        }
-    }
-    Some((item, memo))
-}
-
-/// Renders a windowed plan.
+/// Renders a windowed or joined plan.
 pub fn render<'s>(
-    _scope: Scope<'s, Time>,
+    scope: Scope<'s, Time>,
     plan: &Arc<RulePlan>,
-    mut inputs: Vec<ItemStream<'s>>,
+    inputs: Vec<ItemStream<'s>>,
 ) -> Result<EmissionStream<'s>, RenderError> {
-    let shape = PlanShape::of(&plan.root)?;
-    if inputs.len() != 1 {
-        return Err(RenderError::Unsupported("joins".into()));
-    }
-    let Some(items) = inputs.pop() else {
-        return Err(RenderError::Unsupported("a rule without input".into()));
+    let shape = PlanShape::of(plan)?;
+    let tables = TableStore::new(plan);
+    let event_time = plan.options.is_event_time;
+    let state: Box<dyn WindowKindState> = match &shape.window {
+        Some(spec) => new_state(&spec.kind, spec.unit, event_time).map_err(RenderError::Unsupported)?,
+        None if !shape.joins.is_empty() && tables.has_tables() => Box::new(RowPanes),
+        None if !shape.joins.is_empty() => {
+            return Err(RenderError::Unsupported(
+                "a time window or count window is required to join multiple streams".into(),
+            ));
+        }
+        None => return Err(RenderError::Unsupported("aggregation without a window".into())),
     };
-    let Some(spec) = shape.window.clone() else {
-        return Err(RenderError::Unsupported("aggregation without a window".into()));
-    };
-    let panes = assign(items, spec, plan.clone())?;
+    let pushed_where = shape.where_below_window(event_time);
+    let tagged: Vec<Stream<'s, Time, Vec<Sourced>>> =
+        inputs.into_iter().enumerate().map(|(i, s)| s.map(move |item| (i, item))).collect();
+    let merged = scope.concatenate(tagged);
+    let admission = Admission::new(plan.clone(), &shape, pushed_where);
+    let events = window_operator(merged, state, admission, tables, event_time);
     let mut query = GroupQuery::new(plan.clone(), &shape);
-    Ok(panes.unary::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(Pipeline, "GroupQuery", move |_c, _i| {
+    if pushed_where {
+        query.shape.filter = None;
+    }
+    Ok(events.unary::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(Pipeline, "GroupQuery", move |_c, _i| {
         move |input, output| {
-            input.for_each_time(|cap, data| {
+            input.for_each(|cap, data| {
                 let mut session = output.session(&cap);
-                for batch in data {
-                    for pane in batch.drain(..) {
-                        if let Some(e) = query.process(pane) {
-                            session.give(e);
-                        }
+                for event in data.drain(..) {
+                    let emission = match event {
+                        WindowEvent::Pane(pane) => query.process(pane),
+                        WindowEvent::Error(e) => Some(Emission::Error(e)),
+                    };
+                    if let Some(e) = emission {
+                        session.give(e);
                     }
                 }
             });
@@ -100,11 +108,15 @@ pub fn render<'s>(
     }))
 }
 
-/// The parts of a windowed plan, top to bottom.
+/// The parts of a windowed or joined plan, top to bottom.
 #[derive(Debug, Clone, Default)]
 pub struct PlanShape {
-    /// The window.
+    /// The window (`None` for a stream–table join without one).
     pub window: Option<WindowSpec>,
+    /// The FROM input of the join chain.
+    pub from: usize,
+    /// The joins, left-deep, in SQL order.
+    pub joins: Vec<JoinStep>,
     /// WHERE.
     pub filter: Option<ScalarExpr>,
     /// GROUP BY keys and aggregates (when the query aggregates).
@@ -118,11 +130,11 @@ pub struct PlanShape {
 }
 
 impl PlanShape {
-    /// Reads the shape of a single-input windowed plan.
-    pub fn of(root: &LogicalPlan) -> Result<Self, RenderError> {
+    /// Reads the shape of a windowed or joined plan.
+    pub fn of(plan: &RulePlan) -> Result<Self, RenderError> {
         let mut shape = PlanShape::default();
-        let mut node = root;
-        let mut seen_aggregate = false;
+        let mut node = &plan.root;
+        let mut having_pending = plan.has_having;
         loop {
             match node {
                 LogicalPlan::Project { input, items } => {
@@ -134,17 +146,19 @@ impl PlanShape {
                     node = input;
                 }
                 LogicalPlan::Filter { input, predicate } => {
-                    if seen_aggregate || shape.aggregate.is_some() {
-                        shape.filter = Some(predicate.clone());
-                    } else if matches!(**input, LogicalPlan::Aggregate { .. }) {
+                    // The topmost filter is HAVING when the query has one
+                    // (older plans: when it sits on the aggregation).
+                    let is_having = having_pending
+                        || (shape.aggregate.is_none() && matches!(**input, LogicalPlan::Aggregate { .. }));
+                    if is_having && shape.having.is_none() {
                         shape.having = Some(predicate.clone());
                     } else {
                         shape.filter = Some(predicate.clone());
                     }
+                    having_pending = false;
                     node = input;
                 }
                 LogicalPlan::Aggregate { input, group_by, aggregates } => {
-                    seen_aggregate = true;
                     shape.aggregate = Some((group_by.clone(), aggregates.clone()));
                     node = input;
                 }
@@ -152,126 +166,250 @@ impl PlanShape {
                     shape.window = Some(spec.clone());
                     node = input;
                 }
-                LogicalPlan::Scan { .. } => return Ok(shape),
-                LogicalPlan::Join { .. } => return Err(RenderError::Unsupported("joins".into())),
+                LogicalPlan::Join { left, right, kind, on } => {
+                    shape.joins.push(JoinStep { right: *right, kind: *kind, on: on.clone() });
+                    node = left;
+                }
+                LogicalPlan::Scan { source } => {
+                    shape.from = *source;
+                    shape.joins.reverse();
+                    return Ok(shape);
+                }
             }
         }
     }
-}
 
-struct OpenWindow {
-    cap: Capability<Time>,
-    start: u64,
-    items: Vec<(Item, Memo)>,
-}
-
-/// Assigns items to windows and releases each window when the frontier passes its end.
-fn assign<'s>(items: ItemStream<'s>, spec: WindowSpec, plan: Arc<RulePlan>) -> Result<crate::render::Stream<'s, Time, Vec<WindowPane>>, RenderError> {
-    let (size, hop) = match spec.kind {
-        WindowKind::Tumbling { size_ms } => (size_ms, size_ms),
-        WindowKind::Hopping { size_ms, hop_ms } => (size_ms, hop_ms),
-        WindowKind::Count { count, interval } => return Ok(count_window(items, spec, count, interval, plan)),
-        ref other => return Err(RenderError::Unsupported(format!("window {other:?}"))),
-    };
-    if size == 0 || hop == 0 {
-        return Err(RenderError::Unsupported("a window of length zero".into()));
+    /// Whether WHERE runs on each row before the window (eKuiper pushes it
+    /// down for processing-time tumbling, hopping and session windows).
+    pub fn where_below_window(&self, event_time: bool) -> bool {
+        let Some(w) = &self.window else { return false };
+        !event_time
+            && self.joins.is_empty()
+            && self.filter.as_ref().is_some_and(|f| !has_aggregate(f))
+            && matches!(w.kind, WindowKind::Tumbling { .. } | WindowKind::Hopping { .. } | WindowKind::Session { .. })
     }
-    let filter = spec.filter.clone();
-    Ok(items.unary_frontier::<CapacityContainerBuilder<Vec<WindowPane>>, _, _, _>(
-        ExchangePact::new(|_: &Item| 0u64),
-        "WindowAssigner",
-        move |_cap, _info| {
-            let mut open: BTreeMap<u64, OpenWindow> = BTreeMap::new();
-            let mut ev = Evaluator::new(plan);
-            move |(input, frontier), output| {
-                input.for_each_time(|cap, data| {
-                    for batch in data {
-                        for item in batch.drain(..) {
-                            let ts = match &item {
-                                Item::Row(r) => r.ts,
-                                Item::Error(_) => time::to_ms(*cap.time()),
-                            };
-                            let Some(entry) = admit(&mut ev, filter.as_ref(), item) else { continue };
-                            // Windows [end - size, end) with `end` on the hop grid containing ts.
-                            let mut end = (ts / hop + 1) * hop;
-                            while end.saturating_sub(size) <= ts {
-                                let t = time::of_ms(end).max(*cap.time());
-                                let w = open.entry(end).or_insert_with(|| OpenWindow {
-                                    cap: cap.delayed(&t, output.output_index()),
-                                    start: end.saturating_sub(size),
-                                    items: Vec::new(),
-                                });
-                                w.items.push(entry.clone());
-                                end += hop;
-                            }
-                        }
-                    }
-                });
-                while let Some(entry) = open.first_entry() {
-                    if frontier.less_than(&time::of_ms(*entry.key())) {
-                        break;
-                    }
-                    let (end, w) = entry.remove_entry();
-                    let mut items = w.items;
-                    items.sort_by_key(|(i, _)| match i {
-                        Item::Row(r) => r.ts,
-                        Item::Error(_) => 0,
-                    });
-                    output.session(&w.cap).give(WindowPane { start: w.start, end, items });
-                }
-            }
-        },
-    ))
 }
 
-fn count_window<'s>(
-    items: ItemStream<'s>,
-    spec: WindowSpec,
-    count: u64,
-    interval: u64,
-    plan: Arc<RulePlan>,
-) -> crate::render::Stream<'s, Time, Vec<WindowPane>> {
-    let count = count.max(1) as usize;
-    let interval = if interval == 0 { count } else { interval as usize };
-    let filter = spec.filter;
-    let mut ev = Evaluator::new(plan);
-    items.unary::<CapacityContainerBuilder<Vec<WindowPane>>, _, _, _>(
-        ExchangePact::new(|_: &Item| 0u64),
-        "CountWindow",
-        move |_cap, _info| {
-            let mut buf: std::collections::VecDeque<(Item, Memo)> = std::collections::VecDeque::new();
-            let mut since_emit = 0usize;
-            move |input, output| {
-                input.for_each_time(|cap, data| {
-                    let mut session = output.session(&cap);
-                    for batch in data {
-                        for item in batch.drain(..) {
-                            let Some(entry) = admit(&mut ev, filter.as_ref(), item) else { continue };
-                            buf.push_back(entry);
-                            if buf.len() > count {
-                                buf.pop_front();
-                            }
-                            since_emit += 1;
-                            if since_emit >= interval && buf.len() >= count.min(interval) {
-                                since_emit = 0;
-                                let items: Vec<(Item, Memo)> = buf.iter().cloned().collect();
-                                let ts = |(i, _): &(Item, Memo)| match i {
-                                    Item::Row(r) => r.ts,
-                                    Item::Error(_) => 0,
+/// What happens to a row before it enters a window: analytic functions are
+/// stepped (once per row), the pushed-down WHERE and the window's
+/// `FILTER (WHERE …)` applied, and the signals its kind needs evaluated.
+pub struct Admission {
+    ev: Evaluator,
+    pushed_where: Option<ScalarExpr>,
+    filter: Option<ScalarExpr>,
+    trigger: Option<ScalarExpr>,
+    state_conditions: Option<(ScalarExpr, ScalarExpr)>,
+}
+
+impl Admission {
+    /// The admission of `shape`'s window (`pushed_where`: WHERE runs here).
+    pub fn new(plan: Arc<RulePlan>, shape: &PlanShape, pushed_where: bool) -> Self {
+        let spec = shape.window.as_ref();
+        Self {
+            ev: Evaluator::new(plan),
+            pushed_where: if pushed_where { shape.filter.clone() } else { None },
+            filter: spec.and_then(|w| w.filter.clone()),
+            trigger: spec.and_then(|w| w.trigger.clone()),
+            state_conditions: spec.and_then(|w| match &w.kind {
+                WindowKind::State { begin, end } => Some((begin.clone(), end.clone())),
+                _ => None,
+            }),
+        }
+    }
+
+    /// Admits a row: `Ok(None)` when a filter drops it, `Err` for an error to emit.
+    pub fn admit(&mut self, source: usize, row: Row) -> Result<Option<(Entry, RowSignals)>, Arc<str>> {
+        let g = GroupContext::default();
+        self.ev.begin_row(&row, g).map_err(|e| where_error(&e))?;
+        let memo = self.ev.memo_snapshot();
+        for cond in [&self.pushed_where, &self.filter].into_iter().flatten() {
+            if !self.ev.eval_condition(cond, &row, g).map_err(|e| where_error(&e))? {
+                return Ok(None);
+            }
+        }
+        let mut signals = RowSignals { trigger: true, ..RowSignals::default() };
+        if let Some(t) = &self.trigger {
+            // eKuiper: a trigger that fails to evaluate does not fire; the
+            // implicit state (`last_hit_time()`) moves only when it fires.
+            signals.trigger = self.ev.eval_condition(t, &row, g).unwrap_or(false);
+            if signals.trigger {
+                self.ev.hits.hit_count += 1;
+                self.ev.hits.hit_time = row.ts as i64;
+            }
+            self.ev.restore_memo(&memo);
+        }
+        if let Some((begin, end)) = &self.state_conditions {
+            signals.begin = self.ev.eval_condition(begin, &row, g).unwrap_or(false);
+            signals.end = self.ev.eval_condition(end, &row, g).unwrap_or(false);
+        }
+        Ok(Some((Entry { source, row, memo }, signals)))
+    }
+}
+
+/// Rows waiting for the frontier to pass their time, with a capability there.
+type Pending = BTreeMap<Time, (Capability<Time>, Vec<(usize, Row)>)>;
+
+/// The window operator: rows in time order through the kind's state machine,
+/// deadlines fired when the frontier reaches them, tables kept beside.
+fn window_operator<'s>(
+    items: Stream<'s, Time, Vec<Sourced>>,
+    mut state: Box<dyn WindowKindState>,
+    mut admission: Admission,
+    mut tables: TableStore,
+    event_time: bool,
+) -> Stream<'s, Time, Vec<WindowEvent>> {
+    items.unary_frontier::<CapacityContainerBuilder<Vec<WindowEvent>>, _, _, _>(
+        ExchangePact::new(|_: &Sourced| 0u64),
+        "Window",
+        move |initial, _info| {
+            // Held until the rule's start is known (processing-time kinds), then
+            // at the next deadline; `None` when nothing is pending.
+            let mut hold: Option<Capability<Time>> = state.needs_start().then_some(initial);
+            let mut started = !state.needs_start();
+            let mut pending: Pending = BTreeMap::new();
+            let mut panes = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    for (source, item) in data.drain(..) {
+                        match item {
+                            Item::Error(e) => output.session(&cap).give(WindowEvent::Error(e)),
+                            Item::Row(row) => {
+                                let at = if event_time && !tables.is_table(source) {
+                                    time::of_ms(row.ts).max(*cap.time())
+                                } else {
+                                    *cap.time()
                                 };
-                                let start = items.first().map(ts).unwrap_or(0);
-                                let end = items.last().map(ts).unwrap_or(0);
-                                if interval >= count {
-                                    buf.clear();
-                                }
-                                session.give(WindowPane { start, end, items });
+                                pending
+                                    .entry(at)
+                                    .or_insert_with(|| (cap.delayed(&at, output.output_index()), Vec::new()))
+                                    .1
+                                    .push((source, row));
                             }
                         }
                     }
                 });
+                // The input closed: the rule stops; nothing is flushed.
+                let Some(front) = frontier.frontier().iter().min().copied() else {
+                    hold = None;
+                    pending.clear();
+                    return;
+                };
+                if !started && front > 0 {
+                    state.start(time::to_ms(front));
+                    started = true;
+                    retarget(&mut hold, None, state.as_ref(), front);
+                }
+                if !started {
+                    return;
+                }
+                loop {
+                    let next_row = pending.first_key_value().map(|(t, _)| *t).filter(|t| *t < front);
+                    let deadline = state.next_deadline().filter(|d| time::of_ms(*d) <= front);
+                    match (next_row, deadline) {
+                        (None, None) => break,
+                        (Some(row_time), Some(d)) if time::of_ms(d) > row_time => {
+                            if let Some((cap, events)) =
+                                run_rows(&mut pending, &mut admission, &mut tables, state.as_mut(), &mut hold, front)
+                            {
+                                output.session(&cap).give_iterator(events.into_iter());
+                            }
+                        }
+                        (Some(_), None) => {
+                            if let Some((cap, events)) =
+                                run_rows(&mut pending, &mut admission, &mut tables, state.as_mut(), &mut hold, front)
+                            {
+                                output.session(&cap).give_iterator(events.into_iter());
+                            }
+                        }
+                        (_, Some(d)) => {
+                            state.on_deadline(d, &mut panes);
+                            let events = pane_events(&mut panes, &tables);
+                            if let Some(cap) = &hold {
+                                output.session(cap).give_iterator(events.into_iter());
+                            }
+                            retarget(&mut hold, None, state.as_ref(), front);
+                        }
+                    }
+                }
+                if event_time && state.wants_watermark() {
+                    state.on_watermark(time::to_ms(front.saturating_sub(1)), &mut panes);
+                    let events = pane_events(&mut panes, &tables);
+                    if let Some(cap) = &hold {
+                        output.session(cap).give_iterator(events.into_iter());
+                    }
+                }
+                retarget(&mut hold, None, state.as_ref(), front);
             }
         },
     )
+}
+
+/// Processes the earliest batch of pending rows: the capability to emit at and what to emit.
+fn run_rows(
+    pending: &mut Pending,
+    admission: &mut Admission,
+    tables: &mut TableStore,
+    state: &mut dyn WindowKindState,
+    hold: &mut Option<Capability<Time>>,
+    front: Time,
+) -> Option<(Capability<Time>, Vec<WindowEvent>)> {
+    let (_, (cap, rows)) = pending.pop_first()?;
+    let mut events = Vec::new();
+    let mut panes = Vec::new();
+    for (source, row) in rows {
+        if tables.is_table(source) {
+            tables.update(Entry { source, row, memo: Vec::new() });
+            continue;
+        }
+        match admission.admit(source, row) {
+            Ok(Some((entry, signals))) => state.on_row(entry, signals, &mut panes),
+            Ok(None) => {}
+            Err(e) => events.push(WindowEvent::Error(e)),
+        }
+        events.extend(pane_events(&mut panes, tables));
+    }
+    retarget(hold, Some(&cap), state, front);
+    Some((cap, events))
+}
+
+/// Fired panes as events, each with the current rows of the joined tables appended.
+fn pane_events(panes: &mut Vec<WindowPane>, tables: &TableStore) -> Vec<WindowEvent> {
+    panes
+        .drain(..)
+        .map(|mut pane| {
+            pane.rows.extend(tables.rows().cloned());
+            WindowEvent::Pane(pane)
+        })
+        .collect()
+}
+
+/// Moves the held capability to where the next emission can happen: the next
+/// deadline, or the frontier while an event-time session waits for the
+/// watermark; drops it when nothing is pending. `row_cap` (the capability of
+/// the rows just processed) provides one when none is held or the held one is late.
+fn retarget(
+    hold: &mut Option<Capability<Time>>,
+    row_cap: Option<&Capability<Time>>,
+    state: &dyn WindowKindState,
+    front: Time,
+) {
+    let want = match state.next_deadline() {
+        Some(d) => Some(time::of_ms(d)),
+        None if state.wants_watermark() => Some(front),
+        None => None,
+    };
+    let Some(want) = want else {
+        *hold = None;
+        return;
+    };
+    match hold {
+        Some(h) if *h.time() <= want => h.downgrade(&want),
+        _ => {
+            if let Some(c) = row_cap {
+                *hold = Some(c.delayed(&want.max(*c.time())));
+            }
+        }
+    }
 }
 
 /// A group of rows with the same GROUP BY key inside one window.
@@ -288,6 +426,9 @@ pub struct GroupQuery {
     projector: Projector,
 }
 
+/// The rows of a pane after the joins (each with its analytic results).
+type Rows = Vec<(Row, Memo)>;
+
 impl GroupQuery {
     /// Builds the query for a windowed plan of this shape.
     pub fn new(plan: Arc<RulePlan>, shape: &PlanShape) -> Self {
@@ -295,28 +436,48 @@ impl GroupQuery {
         Self { ev: Evaluator::new(plan), shape: shape.clone(), projector }
     }
 
+    /// The joined rows of a pane: `Err` carries an emission (an error) or
+    /// `None` when the join yields nothing (eKuiper's join emits nothing then).
+    fn joined(&mut self, pane: WindowPane, base: GroupContext) -> Result<Rows, Option<Emission>> {
+        if self.shape.joins.is_empty() {
+            return Ok(pane.rows.into_iter().map(|e| (e.row, e.memo)).collect());
+        }
+        let plan = self.ev.plan().clone();
+        match join_pane(&mut self.ev, &plan, self.shape.from, &self.shape.joins, &pane.rows, base) {
+            Ok(rows) if rows.is_empty() => Err(None),
+            Ok(rows) => Ok(rows),
+            Err(e) => Err(Some(Emission::Error(e))),
+        }
+    }
+
     /// Evaluates one pane into its emission (`None` when nothing is to be sent).
     pub fn process(&mut self, pane: WindowPane) -> Option<Emission> {
-        let window = Some((pane.start, pane.end));
+        let window = pane.range;
+        let end = window.map(|w| w.1);
         let base = GroupContext { window, ..GroupContext::default() };
-        let mut rows = Vec::with_capacity(pane.items.len());
-        for (item, memo) in pane.items {
-            match item {
-                Item::Row(r) => {
+        let joined = match self.joined(pane, base) {
+            Ok(rows) => rows,
+            Err(emission) => return emission,
+        };
+        let rows = match self.shape.filter.clone() {
+            None => joined,
+            Some(f) => {
+                let mut kept = Vec::with_capacity(joined.len());
+                for (r, memo) in joined {
                     self.ev.restore_memo(&memo);
-                    if let Some(f) = &self.shape.filter {
-                        match self.ev.eval_condition(f, &r, base) {
-                            Ok(true) => rows.push((r, memo)),
-                            Ok(false) => {}
-                            Err(e) => return self.error(where_error(&e)),
-                        }
-                    } else {
-                        rows.push((r, memo));
+                    match self.ev.eval_condition(&f, &r, base) {
+                        Ok(true) => kept.push((r, memo)),
+                        Ok(false) => {}
+                        Err(e) => return self.error(where_error(&e)),
                     }
                 }
-                Item::Error(e) => return self.error(e),
+                // eKuiper's filter passes nothing on when no row meets it.
+                if kept.is_empty() {
+                    return None;
+                }
+                kept
             }
-        }
+        };
         let mut groups: Vec<Group> = Vec::new();
         match &self.shape.aggregate {
             None => {
@@ -345,10 +506,10 @@ impl GroupQuery {
                     });
                     let g = &mut groups[gi];
                     for (a, acc) in aggs.iter().zip(g.accs.iter_mut()) {
-                        if let Some(f) = &a.filter {
-                            if !self.ev.eval_condition(f, &r, base).unwrap_or(false) {
-                                continue;
-                            }
+                        if let Some(f) = &a.filter
+                            && !self.ev.eval_condition(f, &r, base).unwrap_or(false)
+                        {
+                            continue;
                         }
                         let mut args = Vec::with_capacity(a.args.len());
                         for x in &a.args {
@@ -357,6 +518,11 @@ impl GroupQuery {
                                 Err(e) => return self.error(Arc::from(format!("run Select error: {}", e.0))),
                             }
                         }
+                        if a.name == "deduplicate" && args.len() == 3 {
+                            // The binder passes eKuiper's `(*, key, all)`; the
+                            // accumulator takes the row last: `(key, all, row)`.
+                            args.rotate_left(1);
+                        }
                         if let Err(e) = acc.update(&args) {
                             return self.error(Arc::from(format!("run Select error: {e}")));
                         }
@@ -364,7 +530,8 @@ impl GroupQuery {
                     g.rows.push((r, memo));
                 }
                 if groups.is_empty() && keys.is_empty() {
-                    return Some(Emission::Rows(Vec::new()));
+                    // An empty window: `[]`, unless HAVING is there to reject it.
+                    return if self.shape.having.is_some() { None } else { Some(Emission::Rows(Vec::new())) };
                 }
                 for g in &mut groups {
                     let mut values = Vec::with_capacity(g.accs.len());
@@ -379,7 +546,6 @@ impl GroupQuery {
             }
         }
         let aggregated = self.shape.aggregate.is_some();
-        let end = pane.end;
         if let Some(h) = self.shape.having.clone() {
             let mut kept = Vec::with_capacity(groups.len());
             for g in groups {
@@ -391,6 +557,10 @@ impl GroupQuery {
                     Err(e) => return self.error(Arc::from(format!("run Having error: {}", e.0))),
                 }
             }
+            // Like WHERE, a HAVING that no group meets passes nothing on.
+            if kept.is_empty() {
+                return None;
+            }
             groups = kept;
         }
         if !self.shape.sort.is_empty() {
@@ -400,15 +570,31 @@ impl GroupQuery {
                 if let Some((first, memo)) = g.rows.first() {
                     self.ev.restore_memo(memo);
                     for s in &self.shape.sort {
-                        k.push(self.ev.eval(&s.expr, first, group_context(&g, window, aggregated, end)).unwrap_or(Value::Null));
+                        k.push(
+                            self.ev
+                                .eval(&s.expr, first, group_context(&g, window, aggregated, end))
+                                .unwrap_or(Value::Null),
+                        );
                     }
                 }
                 keyed.push((k, g));
             }
             let sort = self.shape.sort.clone();
-            keyed.sort_by(|(a, _), (b, _)| {
+            let mut failure: Option<String> = None;
+            let mut keyed: Vec<(usize, Vec<Value>, Group)> =
+                keyed.into_iter().enumerate().map(|(i, (k, g))| (i, k, g)).collect();
+            keyed.sort_by(|(ia, a, _), (ib, b, _)| {
                 for (i, s) in sort.iter().enumerate() {
-                    let o = a[i].sort_cmp(&b[i]);
+                    // An error names the types in row order, whichever way the sort compares.
+                    let (first, second) = if ia <= ib { (&a[i], &b[i]) } else { (&b[i], &a[i]) };
+                    let o = match order_cmp(first, second) {
+                        Ok(o) if ia <= ib => o,
+                        Ok(o) => o.reverse(),
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                            std::cmp::Ordering::Equal
+                        }
+                    };
                     let o = if s.descending { o.reverse() } else { o };
                     if o != std::cmp::Ordering::Equal {
                         return o;
@@ -416,7 +602,10 @@ impl GroupQuery {
                 }
                 std::cmp::Ordering::Equal
             });
-            groups = keyed.into_iter().map(|(_, g)| g).collect();
+            if let Some(e) = failure {
+                return self.error(Arc::from(format!("run Order By error: {e}")));
+            }
+            groups = keyed.into_iter().map(|(_, _, g)| g).collect();
         }
         let mut out: Vec<OutRow> = Vec::with_capacity(groups.len());
         for (i, g) in groups.iter().enumerate() {
@@ -429,9 +618,10 @@ impl GroupQuery {
                 Err(e) => return self.error(e),
             }
         }
-        if aggregated && !out.is_empty() {
+        // `last_agg_hit_*` count the groups emitted by an aggregating or HAVING query.
+        if (aggregated || self.shape.having.is_some()) && !out.is_empty() {
             self.ev.hits.agg_hit_count += 1;
-            self.ev.hits.agg_hit_time = pane.end as i64;
+            self.ev.hits.agg_hit_time = end.unwrap_or(0) as i64;
         }
         Some(Emission::Rows(out))
     }
@@ -441,12 +631,36 @@ impl GroupQuery {
     }
 }
 
-fn group_context(g: &Group, window: Option<(u64, u64)>, aggregated: bool, end: u64) -> GroupContext<'_> {
-    GroupContext {
-        aggregates: &g.aggregates,
-        window,
-        row_number: 0,
-        group_time: aggregated.then_some(end),
+fn group_context(g: &Group, window: Option<(u64, u64)>, aggregated: bool, end: Option<u64>) -> GroupContext<'_> {
+    GroupContext { aggregates: &g.aggregates, window, row_number: 0, group_time: if aggregated { end } else { None } }
+}
+
+/// eKuiper's ORDER BY comparison: numbers with numbers, strings with
+/// strings, booleans with booleans; null sorts after any value; other
+/// mixtures are an error (`incompatible types for comparison: int and string`).
+fn order_cmp(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
+    use std::cmp::Ordering;
+    fn kind(v: &Value) -> &'static str {
+        match v {
+            Value::Null => "nil",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Array(_) => "array",
+            Value::Object(_) => "map",
+        }
+    }
+    match (a, b) {
+        (Value::Null, Value::Null) => Ok(Ordering::Equal),
+        (Value::Null, _) => Ok(Ordering::Greater),
+        (_, Value::Null) => Ok(Ordering::Less),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_))
+        | (Value::String(_), Value::String(_))
+        | (Value::Bool(_), Value::Bool(_)) => Ok(a.sort_cmp(b)),
+        _ if kind(a) == kind(b) => Ok(a.sort_cmp(b)),
+        _ => Err(format!("incompatible types for comparison: {} and {}", kind(a), kind(b))),
     }
 }
 

@@ -68,9 +68,7 @@ fn error_of(row: &Json) -> Option<&Json> {
 
 fn value_match(e: &Value, a: &Value, mode: CompareMode) -> bool {
     match (e, a) {
-        (Value::Float(x), Value::Float(y)) => {
-            x == y || ((x - y).abs() <= 1e-9 * x.abs().max(y.abs()))
-        }
+        (Value::Float(x), Value::Float(y)) => x == y || ((x - y).abs() <= 1e-9 * x.abs().max(y.abs())),
         (Value::Array(x), Value::Array(y)) => {
             if x.len() != y.len() {
                 return false;
@@ -89,8 +87,7 @@ fn value_match(e: &Value, a: &Value, mode: CompareMode) -> bool {
             })
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| value_match(v, w, mode)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| value_match(v, w, mode)))
         }
         _ => e == a,
     }

@@ -8,13 +8,17 @@
 //! time — advancing the dataflow's inputs, so that every window due by then
 //! fires, in order — then delivers the tuple and steps the dataflow until the
 //! probe shows it fully processed. Event-time rules advance by watermark
-//! instead. Nothing is flushed after the last input.
+//! instead: to just past `of_ms(watermark)`, so that windows ending at the
+//! watermark fire and rows stamped at it are released, as in eKuiper; the
+//! watermark is the minimum over the rule's streams (not its tables). Rows of
+//! tables loaded at rule start are fed before any stream tuple. Nothing is
+//! flushed after the last input.
 
 pub mod compare;
 pub mod vector;
 
 use compare::{CompareMode, emissions_match};
-use oort_compiler::catalog::StreamDef;
+use oort_compiler::catalog::{StreamDef, StreamKind};
 use oort_compiler::plan::RulePlan;
 use oort_operators::query::Emission;
 use oort_operators::render;
@@ -155,7 +159,9 @@ fn drive(
     let probe = handles.probe;
     let event_time = plan.options.is_event_time;
     let tolerance = plan.options.late_tolerance_ms;
-    let mut max_ts = vec![0u64; plan.sources.len()];
+    // The watermark is the minimum over the rule's streams (tables do not hold it back).
+    let is_table: Vec<bool> = plan.sources.iter().map(|s| s.def.kind == StreamKind::Table).collect();
+    let mut max_ts: Vec<Option<u64>> = is_table.iter().map(|t| if *t { None } else { Some(0) }).collect();
     let mut now = clock_start;
     let mut cur = if event_time { 0 } else { time::of_ms(now) };
     let advance = |rule_inputs: &mut Vec<render::RuleInput>, t: time::Time| {
@@ -171,12 +177,10 @@ fn drive(
             worker.step();
         }
     };
-    for input in inputs {
-        let Some(source) = plan
-            .sources
-            .iter()
-            .position(|s| s.def.name.eq_ignore_ascii_case(&input.stream))
-        else {
+    // The rule starts at `clock_start`: its processing-time windows align to it.
+    settle(worker, cur);
+    for input in table_rows_first(&plan, clock_start, inputs) {
+        let Some(source) = plan.sources.iter().position(|s| s.def.name.eq_ignore_ascii_case(&input.stream)) else {
             continue;
         };
         if !event_time && input.ts > now {
@@ -186,22 +190,23 @@ fn drive(
             settle(worker, cur);
         }
         let data: value::Map = input.data.iter().map(|(k, v)| (k.clone(), value::from_json(v))).collect();
-        let meta = input
-            .meta
-            .as_ref()
-            .map(|m| Arc::new(m.iter().map(|(k, v)| (k.clone(), value::from_json(v))).collect()));
+        let meta =
+            input.meta.as_ref().map(|m| Arc::new(m.iter().map(|(k, v)| (k.clone(), value::from_json(v))).collect()));
         let rec = SourceRecord { payload: Payload::Object(Arc::new(data)), meta, ts: input.ts.max(now) };
         let item = decoders[source].decode(&rec);
         if event_time {
-            if let Item::Row(r) = &item {
-                let wm = watermark(&max_ts, tolerance);
-                if r.ts < wm {
+            if let Item::Row(r) = &item
+                && let Some(seen) = max_ts[source]
+            {
+                if r.ts < watermark(&max_ts, tolerance) {
                     continue;
                 }
-                max_ts[source] = max_ts[source].max(r.ts);
+                max_ts[source] = Some(seen.max(r.ts));
             }
             rule_inputs[source].send(item);
-            cur = (cur + 1).max(time::of_ms(watermark(&max_ts, tolerance)));
+            // Everything at or before the watermark is complete: windows ending
+            // at it fire and rows stamped with it are released.
+            cur = (cur + 1).max(time::of_ms(watermark(&max_ts, tolerance)) + 1);
         } else {
             rule_inputs[source].send(item);
             cur += 1;
@@ -213,8 +218,26 @@ fn drive(
     Ok(emissions)
 }
 
-fn watermark(max: &[u64], tolerance: u64) -> u64 {
-    max.iter().copied().min().unwrap_or(0).saturating_sub(tolerance)
+/// Min over the streams of the largest event time seen (a stream without
+/// tuples counts as 0), minus the late tolerance. Tables (`None`) do not count.
+fn watermark(max: &[Option<u64>], tolerance: u64) -> u64 {
+    max.iter().flatten().copied().min().unwrap_or(0).saturating_sub(tolerance)
+}
+
+/// The inputs in feeding order: rows of tables loaded when the rule starts
+/// (listed at `clock_start` or before) come before any stream tuple, the rest
+/// keep their order.
+fn table_rows_first(plan: &RulePlan, clock_start: u64, inputs: Vec<vector::Input>) -> Vec<vector::Input> {
+    let at_start = |i: &vector::Input| {
+        i.ts <= clock_start
+            && plan
+                .sources
+                .iter()
+                .any(|s| s.def.kind == StreamKind::Table && s.def.name.eq_ignore_ascii_case(&i.stream))
+    };
+    let (mut first, rest): (Vec<_>, Vec<_>) = inputs.into_iter().partition(at_start);
+    first.extend(rest);
+    first
 }
 
 /// An emission as the vectors write it: a list of row objects, bytes as `{"$bytes_b64": …}`.

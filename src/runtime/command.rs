@@ -27,7 +27,7 @@ pub enum Command {
         /// Distinguishes successive installations of the same id.
         generation: u64,
         /// The compiled plan.
-        plan: RulePlan,
+        plan: Box<RulePlan>,
     },
     /// Remove a rule's dataflow.
     ///

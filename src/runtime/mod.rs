@@ -103,6 +103,7 @@ pub struct InstalledRule {
 
 /// The worker pool.
 pub struct Runtime {
+    clock: Arc<dyn Clock>,
     commands: crossbeam_channel::Sender<Command>,
     wiring: Arc<Wiring>,
     threads: Arc<Mutex<Vec<Thread>>>,
@@ -122,12 +123,13 @@ impl Runtime {
         let w2 = wiring.clone();
         let t2 = threads.clone();
         let rx = Arc::new(rx);
+        let worker_clock = clock.clone();
         let guards = timely::execute(timely::Config::process(workers), move |worker| {
             let _ = thread_tx.send((worker.index(), std::thread::current()));
             let ctx = WorkerContext {
                 commands: (*rx).clone(),
                 wiring: w2.clone(),
-                clock: clock.clone(),
+                clock: worker_clock.clone(),
                 threads: t2.clone(),
             };
             worker::run(worker, ctx);
@@ -144,6 +146,7 @@ impl Runtime {
             *ts = found.into_iter().flatten().collect();
         }
         Ok(Self {
+            clock,
             commands: tx,
             wiring,
             threads,
@@ -185,10 +188,16 @@ impl Runtime {
                 metrics: metrics.clone(),
                 max_event_ts: Arc::new((0..sources).map(|_| AtomicU64::new(0)).collect()),
                 active_until: Arc::new(AtomicU64::new(0)),
+                anchor_ms: self.clock.now_ms(),
+                is_table: plan
+                    .sources
+                    .iter()
+                    .map(|s| s.def.kind == oort_compiler::catalog::StreamKind::Table)
+                    .collect(),
                 remaining: self.workers,
             },
         );
-        self.send(Command::CreateRule { id: id.to_string(), generation, plan })?;
+        self.send(Command::CreateRule { id: id.to_string(), generation, plan: Box::new(plan) })?;
         let feeds = senders
             .into_iter()
             .map(|s| SourceFeed { senders: s, threads: self.threads.clone(), next: Arc::new(AtomicUsize::new(0)) })

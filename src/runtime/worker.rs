@@ -47,6 +47,11 @@ pub struct RuleWiring {
     pub max_event_ts: Arc<Vec<AtomicU64>>,
     /// Until when (ms) some worker may hold open windows of this rule.
     pub active_until: Arc<AtomicU64>,
+    /// The rule's start time (ms): every worker starts its inputs there, so
+    /// processing-time windows (aligned to the rule start) agree everywhere.
+    pub anchor_ms: u64,
+    /// Which inputs are tables (they do not hold back the event-time watermark).
+    pub is_table: Vec<bool>,
     /// Workers that have not taken their share yet.
     pub remaining: usize,
 }
@@ -76,6 +81,8 @@ impl Wiring {
             metrics: w.metrics.clone(),
             max_event_ts: w.max_event_ts.clone(),
             active_until: w.active_until.clone(),
+            anchor_ms: w.anchor_ms,
+            is_table: w.is_table.clone(),
         };
         w.remaining = w.remaining.saturating_sub(1);
         if w.remaining == 0 {
@@ -91,6 +98,8 @@ struct WorkerShare {
     metrics: Arc<RuleMetrics>,
     max_event_ts: Arc<Vec<AtomicU64>>,
     active_until: Arc<AtomicU64>,
+    anchor_ms: u64,
+    is_table: Vec<bool>,
 }
 
 /// What every worker shares with the rest of the process.
@@ -122,6 +131,10 @@ struct InstalledRule {
     next_tick: u64,
     /// Until when some worker may hold open windows (shared by all workers).
     active_until: Arc<AtomicU64>,
+    /// Rule start (ms): window boundaries fall on `anchor + k * grid`.
+    anchor_ms: u64,
+    /// Which inputs are tables.
+    is_table: Vec<bool>,
     _probe: ProbeHandle<Time>,
 }
 
@@ -182,7 +195,7 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
             applied = seq + 1;
             match cmd {
                 Command::CreateRule { id, generation, plan } => {
-                    handle_create_rule(worker, &ctx, &mut rules, id, generation, plan);
+                    handle_create_rule(worker, &ctx, &mut rules, id, generation, *plan);
                 }
                 Command::DropRule { id, generation } => handle_drop_rule(worker, &mut rules, &id, generation),
                 Command::Shutdown => {
@@ -255,9 +268,9 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 if rule.event_time {
                     let mut items = Vec::with_capacity(batch.len());
                     for rec in &batch {
-                        let item = decoder.decode(&rec);
+                        let item = decoder.decode(rec);
                         if let Item::Row(r) = &item {
-                            let wm = watermark(&rule.max_event_ts, rule.late_tolerance_ms);
+                            let wm = watermark(&rule.max_event_ts, &rule.is_table, rule.late_tolerance_ms);
                             if r.ts < wm {
                                 rule.metrics.late.fetch_add(1, Ordering::Relaxed);
                                 continue;
@@ -280,7 +293,8 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
         }
     }
     if rule.event_time {
-        let wm = time::of_ms(watermark(&rule.max_event_ts, rule.late_tolerance_ms));
+        // Inputs go to just past the watermark: rows at the watermark are complete.
+        let wm = time::of_ms(watermark(&rule.max_event_ts, &rule.is_table, rule.late_tolerance_ms)) + 1;
         for input in rule.inputs.iter_mut() {
             if *input.time() < wm {
                 input.advance_to(wm);
@@ -299,7 +313,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
             if rule.active_until.fetch_max(until, Ordering::Relaxed) < now {
                 moved = true;
             }
-            rule.next_tick = rule.next_tick.min((now / tick.grid_ms + 1) * tick.grid_ms);
+            rule.next_tick = rule.next_tick.min(next_boundary(rule.anchor_ms, tick.grid_ms, now));
         }
     } else if let Some(tick) = rule.tick
         && now >= rule.next_tick
@@ -311,17 +325,29 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 input.advance_to(t);
             }
         }
-        rule.next_tick = (now / tick.grid_ms + 1) * tick.grid_ms;
+        rule.next_tick = next_boundary(rule.anchor_ms, tick.grid_ms, now);
     }
     moved
 }
 
-fn watermark(max: &[AtomicU64], tolerance: u64) -> u64 {
+/// min over stream inputs of the largest event time seen, minus the tolerance.
+fn watermark(max: &[AtomicU64], is_table: &[bool], tolerance: u64) -> u64 {
     max.iter()
-        .map(|m| m.load(Ordering::SeqCst))
+        .zip(is_table)
+        .filter(|(_, t)| !**t)
+        .map(|(m, _)| m.load(Ordering::SeqCst))
         .min()
         .unwrap_or(0)
         .saturating_sub(tolerance)
+}
+
+/// The first time after `now` on the grid `anchor + k * grid`.
+fn next_boundary(anchor: u64, grid: u64, now: u64) -> u64 {
+    let grid = grid.max(1);
+    if now < anchor {
+        return anchor;
+    }
+    anchor + ((now - anchor) / grid + 1) * grid
 }
 
 /// When a processing-time windowed rule must be advanced without data.
@@ -340,11 +366,11 @@ fn tick_of(plan: &RulePlan) -> Option<Tick> {
             LogicalPlan::Window { spec, .. } => match spec.kind {
                 WindowKind::Tumbling { size_ms } => Some(Tick { grid_ms: size_ms, span_ms: size_ms }),
                 WindowKind::Hopping { size_ms, hop_ms } => Some(Tick { grid_ms: hop_ms, span_ms: size_ms }),
-                WindowKind::Sliding { size_ms, delay_ms } => {
-                    Some(Tick { grid_ms: spec.unit.millis().clamp(1, 1000), span_ms: size_ms + delay_ms })
-                }
+                // Their deadlines (trigger + delay, last row + timeout) are not on a
+                // grid: while active, advance every 10 ms.
+                WindowKind::Sliding { size_ms, delay_ms } => Some(Tick { grid_ms: 10, span_ms: size_ms + delay_ms }),
                 WindowKind::Session { max_ms, timeout_ms } => {
-                    Some(Tick { grid_ms: spec.unit.millis().clamp(1, 1000), span_ms: max_ms.max(timeout_ms) })
+                    Some(Tick { grid_ms: 10, span_ms: max_ms.max(timeout_ms) + timeout_ms })
                 }
                 WindowKind::Count { .. } | WindowKind::State { .. } => None,
             },
@@ -414,11 +440,12 @@ fn handle_create_rule(
         }
     };
     let now = ctx.clock.now_ms();
+    let anchor = share.anchor_ms.min(now);
     let tick = tick_of(&plan);
     let mut inputs = handles.inputs;
     if !plan.options.is_event_time {
         for input in inputs.iter_mut() {
-            input.advance_to(time::of_ms(now));
+            input.advance_to(time::of_ms(anchor));
         }
     }
     rules.insert(
@@ -435,8 +462,10 @@ fn handle_create_rule(
             late_tolerance_ms: plan.options.late_tolerance_ms,
             max_event_ts: share.max_event_ts,
             tick,
-            next_tick: tick.map_or(u64::MAX, |t| (now / t.grid_ms + 1) * t.grid_ms),
+            next_tick: tick.map_or(u64::MAX, |t| next_boundary(anchor, t.grid_ms, now)),
             active_until: share.active_until,
+            anchor_ms: anchor,
+            is_table: share.is_table,
             _probe: handles.probe,
         },
     );

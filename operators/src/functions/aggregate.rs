@@ -310,7 +310,8 @@ fn dedup(rows: &[Value], keys: &[Value], all: Option<bool>) -> Result<Value, Str
             result.push(rows.get(i).cloned().unwrap_or(Value::Null));
         }
     }
-    if all { Ok(Value::array(result)) } else { Ok(result.into_iter().next().unwrap_or_else(|| Value::array(vec![]))) }
+    // With `all = false`: the newest row when its key is new, else null (eKuiper returns nil).
+    if all { Ok(Value::array(result)) } else { Ok(result.into_iter().next().unwrap_or(Value::Null)) }
 }
 
 fn stats(kind: Kind, mut xs: Vec<f64>, param: Option<&Value>) -> Result<Value, String> {
@@ -453,7 +454,7 @@ mod tests {
             }
             outs.push(a.finish().expect("finish"));
         }
-        assert_eq!(outs, vec![row("red"), row("blue"), arr(vec![]), row("yellow"), arr(vec![])]);
+        assert_eq!(outs, vec![row("red"), row("blue"), Value::Null, row("yellow"), Value::Null]);
         let mut a = accumulator("deduplicate").expect("dedup");
         for c in ["a", "b", "a"] {
             a.update(&[s(c), b(true), row(c)]).expect("update");
