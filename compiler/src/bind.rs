@@ -237,7 +237,16 @@ pub fn bind_select(sql: &str, stmt: &SelectStmt, catalog: &dyn Catalog, options:
         })
     });
 
-    Ok(RulePlan { sql: sql.to_string(), sources, width: offset, root, call_sites: b.next_call_id, options, has_having })
+    Ok(RulePlan {
+        sql: sql.to_string(),
+        sources,
+        width: offset,
+        root,
+        call_sites: b.next_call_id,
+        options,
+        has_having,
+        rule_id: String::new(),
+    })
 }
 
 /// eKuiper's name for an unaliased item: a column's name, a call's function

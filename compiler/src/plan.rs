@@ -522,4 +522,7 @@ pub struct RulePlan {
     /// HAVING (it cannot be told from WHERE when the query does not aggregate).
     #[serde(default)]
     pub has_having: bool,
+    /// The id of the rule running this plan (`rule_id()`); set by whoever installs it.
+    #[serde(default)]
+    pub rule_id: String,
 }

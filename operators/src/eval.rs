@@ -79,6 +79,7 @@ enum ContextFn {
     LastHitTime,
     LastAggHitCount,
     LastAggHitTime,
+    RuleId,
 }
 
 /// Evaluates a rule's expressions; one per rule per worker.
@@ -344,6 +345,7 @@ impl Evaluator {
                     ContextFn::LastHitTime => Value::Int(hits.hit_time),
                     ContextFn::LastAggHitCount => Value::Int(hits.agg_hit_count),
                     ContextFn::LastAggHitTime => Value::Int(hits.agg_hit_time),
+                    ContextFn::RuleId => Value::str(&self.plan.rule_id),
                 });
             }
             CallImpl::Analytic { states, make } => {
@@ -419,6 +421,7 @@ fn resolve(c: &FunctionCall, plan: &RulePlan) -> CallImpl {
         "last_hit_time" => Some(ContextFn::LastHitTime),
         "last_agg_hit_count" => Some(ContextFn::LastAggHitCount),
         "last_agg_hit_time" => Some(ContextFn::LastAggHitTime),
+        "rule_id" => Some(ContextFn::RuleId),
         _ => None,
     };
     if let Some(f) = ctx {

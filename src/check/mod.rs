@@ -135,7 +135,9 @@ fn compile(case: &Case) -> Result<RulePlan, String> {
         catalog.insert(def.name.clone(), def);
     }
     let options = crate::rule::options::parse(&case.rule.options)?;
-    oort_compiler::compile_rule(&case.rule.sql, &catalog, options).map_err(|e| e.to_string())
+    let mut plan = oort_compiler::compile_rule(&case.rule.sql, &catalog, options).map_err(|e| e.to_string())?;
+    plan.rule_id = case.rule.id.clone();
+    Ok(plan)
 }
 
 /// Feeds the inputs through a rule dataflow on this worker and returns its emissions as JSON.

@@ -208,7 +208,9 @@ impl RuleManager {
         }
         let opts = options::parse(&def.options).map_err(ManagerError::Invalid)?;
         let st = self.state();
-        Ok(oort_compiler::compile_rule(&def.sql, &st.streams, opts)?)
+        let mut plan = oort_compiler::compile_rule(&def.sql, &st.streams, opts)?;
+        plan.rule_id = def.id.clone();
+        Ok(plan)
     }
 
     /// Creates a rule and starts it.
