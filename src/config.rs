@@ -18,6 +18,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Log filter (`info`, `debug`, `oort=debug,warn`).
     pub log_level: String,
+    /// The embedded MQTT broker.
+    pub mqtt: MqttConfig,
     /// The folder of the configuration file (`etc` without one): connector
     /// configuration is read from its `sources/` and `sinks/` folders. Not a
     /// key of the file.
@@ -43,6 +45,24 @@ impl Default for RestConfig {
     }
 }
 
+/// The embedded MQTT broker (rumqttd), so MQTT streams and sinks work with
+/// no external service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Run an MQTT broker inside the server.
+    pub embedded_broker: bool,
+    /// Loopback port of the embedded broker; the `default` profile of
+    /// `sources/mqtt.yaml` should point at it.
+    pub port: u16,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self { embedded_broker: false, port: 1883 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -50,6 +70,7 @@ impl Default for Config {
             workers: 0,
             data_dir: PathBuf::from("data"),
             log_level: "info".into(),
+            mqtt: MqttConfig::default(),
             conf_dir: PathBuf::from("etc"),
         }
     }
@@ -80,11 +101,7 @@ impl Config {
 
     /// Worker count with 0 resolved to the number of cores.
     pub fn worker_count(&self) -> usize {
-        if self.workers > 0 {
-            self.workers
-        } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        }
+        if self.workers > 0 { self.workers } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) }
     }
 }
 

@@ -12,3 +12,4 @@ pub mod rule;
 pub mod config;
 pub mod server;
 pub mod api;
+pub mod plugins;

@@ -10,6 +10,14 @@ use serde_json::{Value as Json, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Prints a line, ignoring a closed stdout (`oort show rules | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "oort", version, about = "Oort: SQL stream processing for IoT and edge data")]
 struct Cli {
@@ -168,8 +176,10 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(oort::server::serve(cfg, Arc::new(oort::runtime::clock::SystemClock)))?;
-            Ok(())
+            let result = rt.block_on(oort::server::serve(cfg, Arc::new(oort::runtime::clock::SystemClock)));
+            // Do not wait on a stuck worker join: shutdown has already given up on it.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            Ok(result?)
         }
         command => {
             let server = cli
@@ -197,17 +207,13 @@ fn base(kind: Kind) -> &'static str {
 
 /// Fails with the server's message unless the reply is 2xx.
 fn check(reply: Reply) -> anyhow::Result<Reply> {
-    if reply.ok() {
-        Ok(reply)
-    } else {
-        bail!("{} (HTTP {})", reply.message(), reply.status)
-    }
+    if reply.ok() { Ok(reply) } else { bail!("{} (HTTP {})", reply.message(), reply.status) }
 }
 
 fn print_json(reply: &Reply) {
     match reply.json() {
-        Some(j) => println!("{}", serde_json::to_string_pretty(&j).unwrap_or_else(|_| reply.body.clone())),
-        None => println!("{}", reply.body),
+        Some(j) => say!("{}", serde_json::to_string_pretty(&j).unwrap_or_else(|_| reply.body.clone())),
+        None => say!("{}", reply.body),
     }
 }
 
@@ -239,7 +245,7 @@ async fn client_command(c: &Client, command: Command) -> anyhow::Result<()> {
                 };
                 check(c.post(base(kind), &json!({ "sql": sql })).await?)?
             };
-            println!("{}", reply.body);
+            say!("{}", reply.body);
         }
         Command::Show { what } => {
             let kind = match what {
@@ -252,7 +258,7 @@ async fn client_command(c: &Client, command: Command) -> anyhow::Result<()> {
                 (Kind::Rule, _) | (_, None) => print_json(&reply),
                 (_, Some(Json::Array(names))) => {
                     for n in names {
-                        println!("{}", n.as_str().unwrap_or_default());
+                        say!("{}", n.as_str().unwrap_or_default());
                     }
                 }
                 (_, Some(_)) => print_json(&reply),
@@ -270,11 +276,11 @@ async fn client_command(c: &Client, command: Command) -> anyhow::Result<()> {
         }
         Command::Drop { kind, name } => {
             let reply = check(c.delete(&format!("{}/{}", base(kind), segment(&name))).await?)?;
-            println!("{}", reply.body);
+            say!("{}", reply.body);
         }
-        Command::Start { id, .. } => println!("{}", check(rule_action(c, &id, "start").await?)?.body),
-        Command::Stop { id, .. } => println!("{}", check(rule_action(c, &id, "stop").await?)?.body),
-        Command::Restart { id, .. } => println!("{}", check(rule_action(c, &id, "restart").await?)?.body),
+        Command::Start { id, .. } => say!("{}", check(rule_action(c, &id, "start").await?)?.body),
+        Command::Stop { id, .. } => say!("{}", check(rule_action(c, &id, "stop").await?)?.body),
+        Command::Restart { id, .. } => say!("{}", check(rule_action(c, &id, "restart").await?)?.body),
         Command::Getstatus { id, .. } => print_json(&check(c.get(&format!("/rules/{}/status", segment(&id))).await?)?),
         Command::Gettopo { id, .. } => print_json(&check(c.get(&format!("/rules/{}/topo", segment(&id))).await?)?),
         Command::Serve { .. } | Command::Check { .. } => {}
@@ -288,19 +294,19 @@ async fn rule_action(c: &Client, id: &str, action: &str) -> anyhow::Result<Reply
 
 /// eKuiper's `describe stream` layout: the fields, then the options.
 fn describe_stream(desc: &Reply, schema: &Reply) {
-    println!("Fields");
-    println!("{}", "-".repeat(80));
+    say!("Fields");
+    say!("{}", "-".repeat(80));
     if let Some(Json::Object(fields)) = schema.json() {
         for (name, t) in fields {
-            println!("{name}\t{}", t.get("type").and_then(Json::as_str).unwrap_or("unknown"));
+            say!("{name}\t{}", t.get("type").and_then(Json::as_str).unwrap_or("unknown"));
         }
     }
-    println!();
+    say!();
     if let Some(Json::Object(opts)) = desc.json().and_then(|d| d.get("Options").cloned()) {
         for (k, v) in opts {
             match v {
-                Json::String(s) => println!("{k}: {s}"),
-                other => println!("{k}: {other}"),
+                Json::String(s) => say!("{k}: {s}"),
+                other => say!("{k}: {other}"),
             }
         }
     }

@@ -72,7 +72,12 @@ pub async fn serve_until(
         .await
         .map_err(|source| ServerError::Bind { addr: cfg.rest.bind.clone(), source })?;
     let runtime = Arc::new(Runtime::start(RuntimeConfig { workers: cfg.worker_count() }, clock.clone())?);
-    let env = Arc::new(ConnectorEnv { memory: MemoryBus::default(), data_dir: cfg.data_dir.clone() });
+    let mut env = ConnectorEnv::new(MemoryBus::default(), cfg.data_dir.clone()).with_conf_dir(cfg.conf_dir.clone());
+    if cfg.mqtt.embedded_broker {
+        crate::connectors::mqtt::broker::start_embedded(cfg.mqtt.port);
+        env = env.with_mqtt_server(format!("tcp://127.0.0.1:{}", cfg.mqtt.port));
+    }
+    let env = Arc::new(env);
     let manager = Arc::new(RuleManager::new(runtime.clone(), env, clock));
     restore(&manager, &store)?;
     if cfg.rest.token.is_none() && !is_loopback(&cfg.rest.bind) {
@@ -94,7 +99,9 @@ pub async fn serve_until(
         tracing::warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "some sinks did not finish flushing in time");
     }
     let rt = runtime.clone();
-    let _ = tokio::task::spawn_blocking(move || rt.shutdown()).await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, tokio::task::spawn_blocking(move || rt.shutdown())).await.is_err() {
+        tracing::warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "workers did not stop in time; exiting anyway");
+    }
     tracing::info!("stopped");
     served.map_err(ServerError::Http)
 }

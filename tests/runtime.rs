@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 fn manager(workers: usize) -> (Arc<RuleManager>, Arc<Runtime>) {
     let clock = Arc::new(SystemClock);
     let runtime = Arc::new(Runtime::start(RuntimeConfig { workers }, clock.clone()).expect("runtime"));
-    let env = Arc::new(ConnectorEnv { memory: MemoryBus::default(), data_dir: std::env::temp_dir() });
+    let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()));
     (Arc::new(RuleManager::new(runtime.clone(), env, clock)), runtime)
 }
 
@@ -184,6 +184,29 @@ async fn tumbling_window_closes_across_workers() {
         }
     }
     assert_eq!(total, 20, "every row counted in exactly one closed window");
+    mgr.stop_all();
+    runtime.shutdown();
+}
+
+/// A rule whose operator failed fatally is reported `stopped by error: …` and
+/// stopped; the other rules keep producing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rule_stops_alone() {
+    let (mgr, runtime) = manager(2);
+    mgr.create_stream(r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="f_in", TYPE="memory")"#)
+        .expect("stream");
+    let bus = &mgr.env().memory;
+    let mut ok_out = bus.subscribe("f_ok", 1000);
+    mgr.create_rule(rule("bad", "SELECT id FROM sensors", "f_bad")).expect("rule");
+    mgr.create_rule(rule("good", "SELECT id FROM sensors", "f_ok")).expect("rule");
+    // What the worker does when an operator of `bad` panics (see operators::query::contain_panic).
+    mgr.metrics("bad").expect("metrics").fail("panic in rule operator: boom");
+    let status = mgr.status("bad").expect("status");
+    assert_eq!(status["status"], "stopped by error: panic in rule operator: boom");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    bus.publish("f_in", (0..10).map(record).collect()).await;
+    assert_eq!(recv_ids(&mut ok_out, 10).await, (0..10).collect::<Vec<_>>());
+    assert_eq!(mgr.status("good").expect("status")["status"], "running");
     mgr.stop_all();
     runtime.shutdown();
 }

@@ -170,11 +170,33 @@ pub fn where_error(e: &EvalError) -> Arc<str> {
     Arc::from(format!("run Where error: {}", e.0))
 }
 
+/// Prefix of the error emission that reports a panic inside a rule's operator;
+/// the runtime stops such a rule with `stopped by error: …`.
+pub const PANIC_PREFIX: &str = "panic in rule operator: ";
+
+/// Runs `f`, turning a panic into a fatal error emission (the operator then
+/// stays poisoned: a rule whose state may be half-updated processes nothing more).
+pub fn contain_panic(poisoned: &mut bool, out: &mut Vec<Emission>, f: impl FnOnce(&mut Vec<Emission>)) {
+    if *poisoned {
+        return;
+    }
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(out))) {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        *poisoned = true;
+        out.push(Emission::Error(Arc::from(format!("{PANIC_PREFIX}{msg}"))));
+    }
+}
+
 /// A row-at-a-time rule: `SELECT … FROM s [WHERE …]`, no window, no join.
 pub struct RowQuery {
     ev: Evaluator,
     filter: Option<ScalarExpr>,
     projector: Projector,
+    poisoned: bool,
 }
 
 impl RowQuery {
@@ -191,7 +213,7 @@ impl RowQuery {
             other => return Err(RenderError::Unsupported(format!("row query over {}", node_name(other)))),
         };
         let projector = Projector::new(items, plan.options.send_nil_field);
-        Ok(Self { ev: Evaluator::new(plan), filter, projector })
+        Ok(Self { ev: Evaluator::new(plan), filter, projector, poisoned: false })
     }
 
     /// Whether the rule keeps state across rows (analytic functions,
@@ -210,7 +232,14 @@ impl RowQuery {
 
     /// Processes one item, appending what it emits. Errors are always emitted
     /// (they are counted); whether they reach sinks (`sendError`) is the consumer's choice.
+    /// A panic while processing is contained (see [`contain_panic`]).
     pub fn process(&mut self, item: &Item, out: &mut Vec<Emission>) {
+        let mut poisoned = self.poisoned;
+        contain_panic(&mut poisoned, out, |out| self.process_item(item, out));
+        self.poisoned = poisoned;
+    }
+
+    fn process_item(&mut self, item: &Item, out: &mut Vec<Emission>) {
         let row = match item {
             Item::Row(r) => r,
             Item::Error(e) => {
@@ -256,5 +285,21 @@ pub fn node_name(p: &LogicalPlan) -> &'static str {
         LogicalPlan::Aggregate { .. } => "aggregate",
         LogicalPlan::Sort { .. } => "sort",
         LogicalPlan::Project { .. } => "project",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_contained_and_poisons_the_operator() {
+        let mut poisoned = false;
+        let mut out = Vec::new();
+        contain_panic(&mut poisoned, &mut out, |_| panic!("boom"));
+        assert!(poisoned);
+        assert_eq!(out, vec![Emission::Error(Arc::from(format!("{PANIC_PREFIX}boom")))]);
+        contain_panic(&mut poisoned, &mut out, |out| out.push(Emission::Rows(Vec::new())));
+        assert_eq!(out.len(), 1, "a poisoned operator processes nothing more");
     }
 }

@@ -100,7 +100,8 @@ impl Client {
         let stream = tokio::net::TcpStream::connect(&self.addr)
             .await
             .map_err(|e| ClientError::Connect { addr: self.addr.clone(), message: e.to_string() })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| http(&e))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| http(&e))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });

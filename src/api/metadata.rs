@@ -42,7 +42,7 @@ pub struct ConnectorMeta {
 }
 
 /// The built-in functions.
-#[utoipa::path(get, path = "/metadata/functions", tag = "metadata", responses((status = 200, description = "Functions", body = Vec<FunctionMeta>)))]
+#[utoipa::path(get, operation_id = "metadata_functions", path = "/metadata/functions", tag = "metadata", responses((status = 200, description = "Functions", body = Vec<FunctionMeta>)))]
 pub async fn functions(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<FunctionMeta>>, ApiError> {
     s.read(|_| {
         Ok(axum::Json(
@@ -63,13 +63,13 @@ pub async fn functions(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<
 }
 
 /// The source connector types.
-#[utoipa::path(get, path = "/metadata/sources", tag = "metadata", responses((status = 200, description = "Source types", body = Vec<ConnectorMeta>)))]
+#[utoipa::path(get, operation_id = "metadata_sources", path = "/metadata/sources", tag = "metadata", responses((status = 200, description = "Source types", body = Vec<ConnectorMeta>)))]
 pub async fn sources() -> axum::Json<Vec<ConnectorMeta>> {
     axum::Json(SOURCE_TYPES.iter().map(|n| connector(n, source_about(n))).collect())
 }
 
 /// The sink connector types.
-#[utoipa::path(get, path = "/metadata/sinks", tag = "metadata", responses((status = 200, description = "Sink types", body = Vec<ConnectorMeta>)))]
+#[utoipa::path(get, operation_id = "metadata_sinks", path = "/metadata/sinks", tag = "metadata", responses((status = 200, description = "Sink types", body = Vec<ConnectorMeta>)))]
 pub async fn sinks() -> axum::Json<Vec<ConnectorMeta>> {
     axum::Json(SINK_TYPES.iter().map(|n| connector(n, sink_about(n))).collect())
 }

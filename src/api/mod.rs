@@ -151,7 +151,8 @@ impl From<ManagerError> for ApiError {
             ManagerError::Compile(c) => compile_pos(c),
             _ => None,
         };
-        let mut err = if status.is_server_error() { Self::internal(e.to_string()) } else { Self::new(status, e.to_string()) };
+        let mut err =
+            if status.is_server_error() { Self::internal(e.to_string()) } else { Self::new(status, e.to_string()) };
         if let Some(p) = pos {
             err.body.line = Some(p.line);
             err.body.column = Some(p.column);
@@ -192,7 +193,8 @@ pub fn parse_json(body: &[u8], what: &str) -> Result<serde_json::Value, ApiError
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(format!("invalid body: {what} is required as a JSON object")));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {what} is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {what} is not valid JSON: {e}")))
 }
 
 /// The REST router with its OpenAPI document at `/openapi.json`.
@@ -220,7 +222,8 @@ async fn auth(State(token): State<Option<Arc<str>>>, headers: HeaderMap, req: Re
     if req.uri().path() == "/ping" {
         return next.run(req).await;
     }
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(g) if constant_time_eq(g.trim().as_bytes(), token.as_bytes()) => next.run(req).await,
         Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid bearer token").into_response(),

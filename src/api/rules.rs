@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 use utoipa::ToSchema;
 
@@ -248,7 +248,7 @@ fn walk(node: &Json, sources: &[String], edges: &mut Map<String, Json>, next: &m
 }
 
 /// List rules with their status.
-#[utoipa::path(get, path = "/rules", tag = "rules", responses((status = 200, description = "Rules and status", body = Vec<RuleSummary>)))]
+#[utoipa::path(get, operation_id = "list_rules", path = "/rules", tag = "rules", responses((status = 200, description = "Rules and status", body = Vec<RuleSummary>)))]
 pub async fn list(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<RuleSummary>>, ApiError> {
     s.read(|s| {
         Ok(axum::Json(s.manager.rules().into_iter().map(|(d, status)| RuleSummary { id: d.id, status }).collect()))
@@ -259,6 +259,7 @@ pub async fn list(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<RuleS
 /// Create a rule and start it (unless `"triggered": false`).
 #[utoipa::path(
     post,
+    operation_id = "create_rules",
     path = "/rules",
     tag = "rules",
     request_body = RuleBody,
@@ -281,6 +282,7 @@ pub async fn create(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Respo
 /// Check a rule without creating it.
 #[utoipa::path(
     post,
+    operation_id = "validate_rules",
     path = "/rules/validate",
     tag = "rules",
     request_body = RuleBody,
@@ -313,6 +315,7 @@ pub async fn validate(State(s): State<Arc<AppState>>, body: Bytes) -> Result<axu
 /// A rule's definition.
 #[utoipa::path(
     get,
+    operation_id = "describe_rules",
     path = "/rules/{id}",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -331,6 +334,7 @@ pub async fn describe(State(s): State<Arc<AppState>>, Path(id): Path<String>) ->
 /// Replace a rule's definition (creating it when absent); a running rule restarts with it.
 #[utoipa::path(
     put,
+    operation_id = "upsert_rules",
     path = "/rules/{id}",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -369,6 +373,7 @@ pub async fn upsert(State(s): State<Arc<AppState>>, Path(id): Path<String>, body
 /// Stop and delete a rule.
 #[utoipa::path(
     delete,
+    operation_id = "drop_rules",
     path = "/rules/{id}",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -390,6 +395,7 @@ pub async fn drop(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Res
 /// Start a stopped rule.
 #[utoipa::path(
     post,
+    operation_id = "start_rules",
     path = "/rules/{id}/start",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -412,6 +418,7 @@ pub async fn start(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Re
 /// Stop a rule; its definition stays.
 #[utoipa::path(
     post,
+    operation_id = "stop_rules",
     path = "/rules/{id}/stop",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -433,6 +440,7 @@ pub async fn stop(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Res
 /// Stop and start a rule (recompiling it against the current streams).
 #[utoipa::path(
     post,
+    operation_id = "restart_rules",
     path = "/rules/{id}/restart",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -455,6 +463,7 @@ pub async fn restart(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> 
 /// Status and metrics of a rule.
 #[utoipa::path(
     get,
+    operation_id = "status_rules",
     path = "/rules/{id}/status",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -470,6 +479,7 @@ pub async fn status(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> R
 /// The rule's operator graph.
 #[utoipa::path(
     get,
+    operation_id = "topo_rules",
     path = "/rules/{id}/topo",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -486,6 +496,7 @@ pub async fn topo(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Res
 /// The rule's plan as text.
 #[utoipa::path(
     get,
+    operation_id = "explain_rules",
     path = "/rules/{id}/explain",
     tag = "rules",
     params(("id" = String, Path, description = "Rule id")),
@@ -502,6 +513,7 @@ pub async fn explain(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn parses_rule_bodies() {

@@ -53,9 +53,9 @@ fn sql_of(body: &[u8]) -> Result<String, ApiError> {
     let v = parse_json(body, "the statement")?;
     match v.get("sql") {
         Some(Json::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-        Some(Json::String(_)) | None | Some(Json::Null) => {
-            Err(ApiError::bad_request("invalid body: field sql is required (a CREATE STREAM or CREATE TABLE statement)"))
-        }
+        Some(Json::String(_)) | None | Some(Json::Null) => Err(ApiError::bad_request(
+            "invalid body: field sql is required (a CREATE STREAM or CREATE TABLE statement)",
+        )),
         Some(_) => Err(ApiError::bad_request("invalid body: field sql must be a string")),
     }
 }
@@ -69,8 +69,10 @@ fn find(s: &AppState, name: &str, kind: StreamKind) -> Result<StreamDef, ApiErro
 
 /// Names of every stream or table.
 pub(crate) async fn list_of(s: Arc<AppState>, kind: StreamKind) -> Result<axum::Json<Vec<String>>, ApiError> {
-    s.read(move |s| Ok(axum::Json(s.manager.streams().into_iter().filter(|d| d.kind == kind).map(|d| d.name).collect())))
-        .await
+    s.read(move |s| {
+        Ok(axum::Json(s.manager.streams().into_iter().filter(|d| d.kind == kind).map(|d| d.name).collect()))
+    })
+    .await
 }
 
 /// Name, type and format of every stream or table.
@@ -110,12 +112,21 @@ pub(crate) async fn create_of(s: Arc<AppState>, body: Bytes) -> Result<Response,
 }
 
 /// Describes a stream or table the way eKuiper's `DescStream` does.
-pub(crate) async fn describe_of(s: Arc<AppState>, name: String, kind: StreamKind) -> Result<axum::Json<Json>, ApiError> {
+pub(crate) async fn describe_of(
+    s: Arc<AppState>,
+    name: String,
+    kind: StreamKind,
+) -> Result<axum::Json<Json>, ApiError> {
     s.read(move |s| Ok(axum::Json(describe_json(&find(s, &name, kind)?)))).await
 }
 
 /// Replaces a definition; the statement must name the same stream.
-pub(crate) async fn replace_of(s: Arc<AppState>, name: String, kind: StreamKind, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn replace_of(
+    s: Arc<AppState>,
+    name: String,
+    kind: StreamKind,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let sql = sql_of(&body)?;
     s.mutate(move |s| {
         let old = find(s, &name, kind)?;
@@ -268,7 +279,7 @@ pub(crate) fn describe_json(d: &StreamDef) -> Json {
 }
 
 /// List stream names.
-#[utoipa::path(get, path = "/streams", tag = "streams", responses((status = 200, description = "Stream names", body = Vec<String>)))]
+#[utoipa::path(get, operation_id = "list_streams", path = "/streams", tag = "streams", responses((status = 200, description = "Stream names", body = Vec<String>)))]
 pub async fn list(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<String>>, ApiError> {
     list_of(s, StreamKind::Stream).await
 }
@@ -276,6 +287,7 @@ pub async fn list(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<Strin
 /// Create a stream from its `CREATE STREAM` statement.
 #[utoipa::path(
     post,
+    operation_id = "create_streams",
     path = "/streams",
     tag = "streams",
     request_body = StreamSql,
@@ -290,7 +302,7 @@ pub async fn create(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Respo
 }
 
 /// Name, type and format of every stream.
-#[utoipa::path(get, path = "/streamdetails", tag = "streams", responses((status = 200, description = "Stream details", body = Vec<StreamDetail>)))]
+#[utoipa::path(get, operation_id = "details_streams", path = "/streamdetails", tag = "streams", responses((status = 200, description = "Stream details", body = Vec<StreamDetail>)))]
 pub async fn details(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<StreamDetail>>, ApiError> {
     details_of(s, StreamKind::Stream).await
 }
@@ -298,6 +310,7 @@ pub async fn details(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<St
 /// Describe a stream.
 #[utoipa::path(
     get,
+    operation_id = "describe_streams",
     path = "/streams/{name}",
     tag = "streams",
     params(("name" = String, Path, description = "Stream name")),
@@ -313,6 +326,7 @@ pub async fn describe(State(s): State<Arc<AppState>>, Path(name): Path<String>) 
 /// Replace a stream's definition.
 #[utoipa::path(
     put,
+    operation_id = "replace_streams",
     path = "/streams/{name}",
     tag = "streams",
     params(("name" = String, Path, description = "Stream name")),
@@ -334,6 +348,7 @@ pub async fn replace(
 /// Drop a stream (refused while a rule uses it).
 #[utoipa::path(
     delete,
+    operation_id = "drop_streams",
     path = "/streams/{name}",
     tag = "streams",
     params(("name" = String, Path, description = "Stream name")),
@@ -350,6 +365,7 @@ pub async fn drop(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> R
 /// A stream's schema as eKuiper's inferred JSON schema.
 #[utoipa::path(
     get,
+    operation_id = "schema_streams",
     path = "/streams/{name}/schema",
     tag = "streams",
     params(("name" = String, Path, description = "Stream name")),

@@ -27,7 +27,7 @@ pub struct Info {
 }
 
 /// Server information.
-#[utoipa::path(get, path = "/", tag = "system", responses((status = 200, description = "Server information", body = Info)))]
+#[utoipa::path(get, operation_id = "info", path = "/", tag = "system", responses((status = 200, description = "Server information", body = Info)))]
 pub async fn info(State(s): State<Arc<AppState>>) -> axum::Json<Info> {
     axum::Json(Info {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -38,12 +38,13 @@ pub async fn info(State(s): State<Arc<AppState>>) -> axum::Json<Info> {
 }
 
 /// Liveness check.
-#[utoipa::path(get, path = "/ping", tag = "system", security(()), responses((status = 200, description = "The server is up")))]
+#[utoipa::path(get, operation_id = "ping", path = "/ping", tag = "system", security(()), responses((status = 200, description = "The server is up")))]
 pub async fn ping() {}
 
 /// Every rule's metrics in Prometheus text format.
 #[utoipa::path(
     get,
+    operation_id = "metrics",
     path = "/metrics",
     tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
@@ -59,12 +60,11 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, ApiErro
 fn prometheus(s: &AppState) -> String {
     // family -> (help, type, samples)
     let mut families: Vec<(String, &'static str, Vec<String>)> = Vec::new();
-    let mut add = |name: String, kind: &'static str, sample: String| {
-        match families.iter_mut().find(|(n, _, _)| *n == name) {
+    let mut add =
+        |name: String, kind: &'static str, sample: String| match families.iter_mut().find(|(n, _, _)| *n == name) {
             Some((_, _, v)) => v.push(sample),
             None => families.push((name, kind, vec![sample])),
-        }
-    };
+        };
     let (mut running, mut stopped) = (0u64, 0u64);
     for (def, status) in s.manager.rules() {
         let id = escape(&def.id);
@@ -137,10 +137,7 @@ mod tests {
 
     #[test]
     fn splits_operator_keys() {
-        assert_eq!(
-            split_op_key("source_demo_0_records_in_total"),
-            Some(("source", "demo", "0", "records_in_total"))
-        );
+        assert_eq!(split_op_key("source_demo_0_records_in_total"), Some(("source", "demo", "0", "records_in_total")));
         assert_eq!(split_op_key("sink_file_0_0_buffer_length"), Some(("sink", "file_0", "0", "buffer_length")));
         assert_eq!(split_op_key("records_in_total"), None);
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");

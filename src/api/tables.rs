@@ -1,7 +1,9 @@
 //! `/tables`: the same operations as [`streams`](super::streams) for tables
 //! (`CREATE TABLE`), on eKuiper's `/tables` paths; the logic is shared.
 
-use super::streams::{StreamDetail, StreamSql, create_of, describe_of, details_of, drop_of, list_of, replace_of, schema_of};
+use super::streams::{
+    StreamDetail, StreamSql, create_of, describe_of, details_of, drop_of, list_of, replace_of, schema_of,
+};
 use super::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -11,7 +13,7 @@ use serde_json::Value as Json;
 use std::sync::Arc;
 
 /// List table names.
-#[utoipa::path(get, path = "/tables", tag = "tables", responses((status = 200, description = "Table names", body = Vec<String>)))]
+#[utoipa::path(get, operation_id = "list_tables", path = "/tables", tag = "tables", responses((status = 200, description = "Table names", body = Vec<String>)))]
 pub async fn list(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<String>>, ApiError> {
     list_of(s, StreamKind::Table).await
 }
@@ -19,6 +21,7 @@ pub async fn list(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<Strin
 /// Create a table from its `CREATE TABLE` statement.
 #[utoipa::path(
     post,
+    operation_id = "create_tables",
     path = "/tables",
     tag = "tables",
     request_body = StreamSql,
@@ -33,7 +36,7 @@ pub async fn create(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Respo
 }
 
 /// Name, type and format of every table.
-#[utoipa::path(get, path = "/tabledetails", tag = "tables", responses((status = 200, description = "Table details", body = Vec<StreamDetail>)))]
+#[utoipa::path(get, operation_id = "details_tables", path = "/tabledetails", tag = "tables", responses((status = 200, description = "Table details", body = Vec<StreamDetail>)))]
 pub async fn details(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<StreamDetail>>, ApiError> {
     details_of(s, StreamKind::Table).await
 }
@@ -41,6 +44,7 @@ pub async fn details(State(s): State<Arc<AppState>>) -> Result<axum::Json<Vec<St
 /// Describe a table.
 #[utoipa::path(
     get,
+    operation_id = "describe_tables",
     path = "/tables/{name}",
     tag = "tables",
     params(("name" = String, Path, description = "Table name")),
@@ -56,6 +60,7 @@ pub async fn describe(State(s): State<Arc<AppState>>, Path(name): Path<String>) 
 /// Replace a table's definition.
 #[utoipa::path(
     put,
+    operation_id = "replace_tables",
     path = "/tables/{name}",
     tag = "tables",
     params(("name" = String, Path, description = "Table name")),
@@ -77,6 +82,7 @@ pub async fn replace(
 /// Drop a table (refused while a rule uses it).
 #[utoipa::path(
     delete,
+    operation_id = "drop_tables",
     path = "/tables/{name}",
     tag = "tables",
     params(("name" = String, Path, description = "Table name")),
@@ -93,6 +99,7 @@ pub async fn drop(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> R
 /// A table's schema as eKuiper's inferred JSON schema.
 #[utoipa::path(
     get,
+    operation_id = "schema_tables",
     path = "/tables/{name}/schema",
     tag = "tables",
     params(("name" = String, Path, description = "Table name")),

@@ -327,23 +327,51 @@ impl RuleManager {
         self.state().rules.get(id).map(|r| r.def.clone())
     }
 
+    /// Stops every running rule that failed fatally (a panic in one of its
+    /// operators or connectors), marking it `stopped by error: …`. Other rules
+    /// are untouched. Called before reporting states; the server also calls it
+    /// periodically.
+    pub fn reap_failed(&self) {
+        let failed: Vec<(String, String)> = self
+            .state()
+            .rules
+            .values()
+            .filter(|r| r.running.is_some())
+            .filter_map(|r| r.metrics.fatal().map(|m| (r.def.id.clone(), m)))
+            .collect();
+        for (id, msg) in failed {
+            tracing::error!(rule = %id, error = %msg, "rule stopped by error");
+            let _ = self.stop_rule(&id);
+            if let Some(r) = self.state().rules.get_mut(&id) {
+                r.state = RuleState::StoppedByError(msg);
+            }
+        }
+    }
+
     /// Every rule with its status text.
     pub fn rules(&self) -> Vec<(RuleDef, String)> {
+        self.reap_failed();
         self.state().rules.values().map(|r| (r.def.clone(), r.state.text())).collect()
     }
 
     /// A rule's state.
     pub fn rule_state(&self, id: &str) -> Option<RuleState> {
+        self.reap_failed();
         self.state().rules.get(id).map(|r| r.state.clone())
     }
 
     /// eKuiper-style status: `status` plus the rule's metrics.
     pub fn status(&self, id: &str) -> Result<Map<String, Json>, ManagerError> {
+        self.reap_failed();
         let st = self.state();
         let r = st.rules.get(id).ok_or_else(|| ManagerError::NotFound { kind: "rule", name: id.to_string() })?;
         let mut m = Map::new();
         m.insert("status".into(), Json::from(r.state.text()));
         m.extend(r.metrics.snapshot());
+        let conns = self.env.mqtt.rule_states(id);
+        if !conns.is_empty() {
+            m.insert("connections".into(), Json::Object(conns.into_iter().map(|(k, v)| (k, Json::from(v))).collect()));
+        }
         Ok(m)
     }
 

@@ -22,9 +22,25 @@ pub struct RuleMetrics {
     pub last_invocation: AtomicU64,
     /// The last error and its time (`last_exception`, `last_exception_time`).
     pub last_exception: Mutex<Option<(String, u64)>>,
+    /// A failure that stops the rule (a panic in one of its operators or connectors).
+    pub fatal: Mutex<Option<String>>,
 }
 
 impl RuleMetrics {
+    /// Records a failure that stops the rule.
+    pub fn fail(&self, message: &str) {
+        if let Ok(mut f) = self.fatal.lock()
+            && f.is_none()
+        {
+            *f = Some(message.to_string());
+        }
+    }
+
+    /// The failure that stopped the rule, if any.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+
     /// Records an error.
     pub fn exception(&self, message: &str, now_ms: u64) {
         self.exceptions.fetch_add(1, Ordering::Relaxed);

@@ -414,6 +414,9 @@ fn handle_create_rule(
                 }
                 Emission::Error(msg) => {
                     metrics.exception(msg, clock.now_ms());
+                    if msg.starts_with(oort_operators::query::PANIC_PREFIX) {
+                        metrics.fail(msg);
+                    }
                     if !send_error {
                         continue;
                     }
