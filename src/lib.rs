@@ -5,11 +5,11 @@
 //! API and the CLI. SQL compiles in `oort-compiler`; dataflow operators live
 //! in `oort-operators`.
 
-pub mod runtime;
-pub mod check;
-pub mod connectors;
-pub mod rule;
-pub mod config;
-pub mod server;
 pub mod api;
+pub mod check;
+pub mod config;
+pub mod connectors;
 pub mod plugins;
+pub mod rule;
+pub mod runtime;
+pub mod server;

@@ -53,14 +53,20 @@ async fn recv_ids(rx: &mut mpsc::Receiver<oort::connectors::memory::MemoryMessag
 
 async fn drop_middle_rule_while_others_run(workers: usize) {
     let (mgr, runtime) = manager(workers);
-    mgr.create_stream(r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="in", TYPE="memory", FORMAT="json")"#)
-        .expect("stream");
+    mgr.create_stream(
+        r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="in", TYPE="memory", FORMAT="json")"#,
+    )
+    .expect("stream");
     let bus = &mgr.env().memory;
     let mut outs = Vec::new();
     for r in 1..=3 {
         outs.push(bus.subscribe(&format!("out{r}"), 100_000));
-        mgr.create_rule(rule(&format!("r{r}"), "SELECT id, temperature FROM sensors WHERE temperature > 0", &format!("out{r}")))
-            .expect("rule");
+        mgr.create_rule(rule(
+            &format!("r{r}"),
+            "SELECT id, temperature FROM sensors WHERE temperature > 0",
+            &format!("out{r}"),
+        ))
+        .expect("rule");
     }
     // Let the sources subscribe before publishing.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -103,9 +109,9 @@ async fn bad_records_are_counted_and_good_ones_still_flow() {
         &path,
         concat!(
             "{\"id\":1,\"temperature\":21.5}\n",
-            "{\"id\":2,\"temperature\":\n",               // malformed JSON
-            "{\"id\":3,\"temperature\":\"hot\"}\n",        // wrong type under STRICT_VALIDATION
-            "{\"id\":4,\"temperature\":22}\n",             // int converts to FLOAT
+            "{\"id\":2,\"temperature\":\n",         // malformed JSON
+            "{\"id\":3,\"temperature\":\"hot\"}\n", // wrong type under STRICT_VALIDATION
+            "{\"id\":4,\"temperature\":22}\n",      // int converts to FLOAT
             "not json at all\n",
             "{\"id\":5,\"temperature\":23.5}\n",
         ),
@@ -159,8 +165,10 @@ fn rand_suffix() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tumbling_window_closes_across_workers() {
     let (mgr, runtime) = manager(2);
-    mgr.create_stream(r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="win_in", TYPE="memory")"#)
-        .expect("stream");
+    mgr.create_stream(
+        r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="win_in", TYPE="memory")"#,
+    )
+    .expect("stream");
     let bus = &mgr.env().memory;
     let mut out = bus.subscribe("win_out", 100);
     mgr.create_rule(rule(
@@ -193,8 +201,10 @@ async fn tumbling_window_closes_across_workers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_rule_stops_alone() {
     let (mgr, runtime) = manager(2);
-    mgr.create_stream(r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="f_in", TYPE="memory")"#)
-        .expect("stream");
+    mgr.create_stream(
+        r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="f_in", TYPE="memory")"#,
+    )
+    .expect("stream");
     let bus = &mgr.env().memory;
     let mut ok_out = bus.subscribe("f_ok", 1000);
     mgr.create_rule(rule("bad", "SELECT id FROM sensors", "f_bad")).expect("rule");

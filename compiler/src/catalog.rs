@@ -133,10 +133,6 @@ pub trait Catalog {
 
 impl Catalog for BTreeMap<String, StreamDef> {
     fn stream(&self, name: &str) -> Option<&StreamDef> {
-        self.get(name).or_else(|| {
-            self.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
+        self.get(name).or_else(|| self.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
     }
 }

@@ -115,14 +115,7 @@ impl Evaluator {
             }
         }
         let n = calls.len();
-        Self {
-            plan,
-            calls,
-            memo: vec![None; n],
-            memo_used: Vec::new(),
-            analytic_sites,
-            hits: HitState::default(),
-        }
+        Self { plan, calls, memo: vec![None; n], memo_used: Vec::new(), analytic_sites, hits: HitState::default() }
     }
 
     /// The plan this evaluator serves.
@@ -404,10 +397,7 @@ impl Evaluator {
             ProjectItem::Wildcard { source } => *source,
             ProjectItem::Expr { .. } => return Vec::new(),
         };
-        self.wildcard_object(row, source)
-            .into_iter()
-            .map(|(k, v)| (Arc::from(k.as_str()), v))
-            .collect()
+        self.wildcard_object(row, source).into_iter().map(|(k, v)| (Arc::from(k.as_str()), v)).collect()
     }
 }
 
@@ -694,18 +684,8 @@ mod tests {
             (BinaryOp::Gt, Value::Null, Value::Int(3), Ok(Value::Bool(false))),
             (BinaryOp::Gt, Value::Float(3.5), Value::Int(3), Ok(Value::Bool(true))),
             (BinaryOp::Eq, Value::Int(3), Value::Float(3.0), Ok(Value::Bool(true))),
-            (
-                BinaryOp::GtEq,
-                Value::str("string"),
-                Value::Int(3),
-                Err("invalid operation string(string) >= int64(3)"),
-            ),
-            (
-                BinaryOp::Mul,
-                Value::str("string"),
-                Value::Int(5),
-                Err("invalid operation string(string) * int64(5)"),
-            ),
+            (BinaryOp::GtEq, Value::str("string"), Value::Int(3), Err("invalid operation string(string) >= int64(3)")),
+            (BinaryOp::Mul, Value::str("string"), Value::Int(5), Err("invalid operation string(string) * int64(5)")),
         ];
         for (op, l, r, want) in cases {
             let got = binary(op, &l, &r).map_err(|e| e.0);

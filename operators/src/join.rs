@@ -243,6 +243,7 @@ mod tests {
             call_sites: 0,
             options: RuleOptions::default(),
             has_having: false,
+            rule_id: String::new(),
         }
     }
 

@@ -2,15 +2,16 @@
 //! dataflow that runs a compiled rule plan.
 #![deny(missing_docs)]
 
-pub mod value;
 pub mod eval;
 pub mod functions;
+pub mod join;
+pub mod keyed;
 pub mod plan_exprs;
 pub mod plan_walk;
 pub mod query;
 pub mod render;
 pub mod source;
 pub mod time;
-pub mod join;
+pub mod value;
 pub mod window;
 pub mod window_kinds;

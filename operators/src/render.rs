@@ -11,7 +11,7 @@
 //! parallelises across workers and the caller sees event times to keep the
 //! watermark — then sends and advances the input (see [`crate::time`]).
 //! Nothing is exchanged unless the query needs one ordered stream. Windowed and joined plans are rendered by
-//! [`crate::window`]. Emissions leave through a sink closure on each worker; a
+//! [`crate::window`] (keyed windowed aggregations in parallel by [`crate::keyed`]). Emissions leave through a sink closure on each worker; a
 //! probe after it tells the caller when a time has been fully processed.
 
 use crate::query::{Emission, RenderError, RowQuery};

@@ -63,16 +63,15 @@ impl SourceDecoder {
     /// from that field.
     pub fn new(source: &SourcePlan, width: usize, event_time: bool) -> Self {
         let names: Vec<String> = source.slots.iter().map(|s| s.name.clone()).collect();
-        let types = source
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.ty.clone().map(|t| (source.offset + i, t)))
-            .collect();
+        let types =
+            source.slots.iter().enumerate().filter_map(|(i, s)| s.ty.clone().map(|t| (source.offset + i, t))).collect();
         let timestamp_slot = if event_time {
-            source.def.options.timestamp.as_ref().and_then(|ts| {
-                names.iter().position(|n| n.eq_ignore_ascii_case(ts)).map(|i| source.offset + i)
-            })
+            source
+                .def
+                .options
+                .timestamp
+                .as_ref()
+                .and_then(|ts| names.iter().position(|n| n.eq_ignore_ascii_case(ts)).map(|i| source.offset + i))
         } else {
             None
         };
@@ -199,11 +198,9 @@ fn convert(v: Value, ty: &FieldType, strict: bool, field: &str) -> Result<Value,
     };
     match converted {
         Some(c) => Ok(c),
-        None if strict => Err(format!(
-            "field {field} type mismatch: cannot convert {} to {}",
-            v.go_describe(),
-            type_name(ty)
-        )),
+        None if strict => {
+            Err(format!("field {field} type mismatch: cannot convert {} to {}", v.go_describe(), type_name(ty)))
+        }
         None => Ok(v),
     }
 }

@@ -29,9 +29,5 @@ pub fn to_ms(t: Time) -> u64 {
 /// the clock reads `now_ms`: the next sub-tick, never before `of_ms(now_ms)`.
 pub fn after_batch(current: Time, now_ms: u64) -> Time {
     let base = of_ms(now_ms);
-    if current < base {
-        base + 1
-    } else {
-        current + 1
-    }
+    if current < base { base + 1 } else { current + 1 }
 }

@@ -404,15 +404,13 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+        }
         Value::String(s) => serde_json::Value::String(s.to_string()),
         Value::Bytes(b) => serde_json::Value::String(base64_encode(b)),
         Value::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
-        Value::Object(m) => {
-            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
+        Value::Object(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
     }
 }
 
@@ -431,11 +429,7 @@ pub fn write_json(out: &mut Vec<u8>, v: &Value) {
         }
         Value::Float(f) => {
             if f.is_finite() {
-                let s = if f.fract() == 0.0 && f.abs() < 1e16 {
-                    format!("{f:.1}")
-                } else {
-                    format!("{f}")
-                };
+                let s = if f.fract() == 0.0 && f.abs() < 1e16 { format!("{f:.1}") } else { format!("{f}") };
                 out.extend_from_slice(s.as_bytes());
             } else {
                 out.extend_from_slice(b"null");
@@ -528,11 +522,8 @@ impl RowDecoder {
     /// A decoder for fields `names[i]` into slot `offset + i`, and an optional rest slot,
     /// producing rows `width` slots wide.
     pub fn new(names: &[String], offset: usize, rest_slot: Option<usize>, width: usize) -> Self {
-        let mut names: Vec<(Box<str>, usize)> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone().into_boxed_str(), offset + i))
-            .collect();
+        let mut names: Vec<(Box<str>, usize)> =
+            names.iter().enumerate().map(|(i, n)| (n.clone().into_boxed_str(), offset + i)).collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
         Self { names, width, rest_slot }
     }
@@ -541,18 +532,14 @@ impl RowDecoder {
         if self.names.len() <= 8 {
             return self.names.iter().find(|(n, _)| &**n == key).map(|(_, s)| *s);
         }
-        self.names
-            .binary_search_by(|(n, _)| (**n).cmp(key))
-            .ok()
-            .map(|i| self.names[i].1)
+        self.names.binary_search_by(|(n, _)| (**n).cmp(key)).ok().map(|i| self.names[i].1)
     }
 
     /// Decodes one JSON object into a fresh slot vector.
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
         let mut slots = vec![Value::Null; self.width];
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        de.deserialize_map(RowVisitor { dec: self, slots: &mut slots })
-            .map_err(|e| e.to_string())?;
+        de.deserialize_map(RowVisitor { dec: self, slots: &mut slots }).map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
         Ok(slots)
     }
@@ -620,16 +607,10 @@ mod tests {
         let Value::Object(m) = v else { panic!("not an object") };
         assert_eq!(m["a"], Value::Int(3));
         assert_eq!(m["b"], Value::Float(3.0));
-        assert_eq!(
-            m["c"],
-            Value::array(vec![Value::Int(1), Value::str("x"), Value::Null, Value::Bool(true)])
-        );
+        assert_eq!(m["c"], Value::array(vec![Value::Int(1), Value::str("x"), Value::Null, Value::Bool(true)]));
         let mut out = Vec::new();
         write_json(&mut out, &Value::Object(m));
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":3,"b":3.0,"c":[1,"x",null,true],"d":{"e":-2}}"#
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":3,"b":3.0,"c":[1,"x",null,true],"d":{"e":-2}}"#);
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //!                                            capabilities)         sort, project)
 //! ```
 //!
+//! Tumbling and hopping windows with GROUP BY keys and plain aggregates over
+//! one stream take the keyed parallel path of [`crate::keyed`] (rows
+//! exchanged by key hash, per-(window, key) accumulators on every worker,
+//! one merged emission per window on worker 0). Everything else runs here,
+//! on worker 0:
+//!
 //! The [`WindowOperator`](window_operator) is one frontier-driven timely
 //! operator for every window kind. Rows wait until the input frontier has
 //! passed their time, then enter the kind's state machine
@@ -68,6 +74,12 @@ pub fn render<'s>(
     inputs: Vec<ItemStream<'s>>,
 ) -> Result<EmissionStream<'s>, RenderError> {
     let shape = PlanShape::of(plan)?;
+    if inputs.len() == 1 && crate::keyed::eligible(plan, &shape) {
+        let Some(input) = inputs.into_iter().next() else {
+            return Err(RenderError::Unsupported("a rule without input".into()));
+        };
+        return crate::keyed::render(scope, plan, &shape, input);
+    }
     let tables = TableStore::new(plan);
     let event_time = plan.options.is_event_time;
     let state: Box<dyn WindowKindState> = match &shape.window {
@@ -413,10 +425,17 @@ fn retarget(
 }
 
 /// A group of rows with the same GROUP BY key inside one window.
-struct Group {
+pub(crate) struct Group {
     rows: Vec<(Row, Memo)>,
     accs: Vec<Box<dyn Accumulator>>,
     aggregates: Vec<Value>,
+}
+
+impl Group {
+    /// A group known by its first row and its finished aggregates (the keyed path).
+    pub(crate) fn finished(first: Row, aggregates: Vec<Value>) -> Self {
+        Self { rows: vec![(first, Vec::new())], accs: Vec::new(), aggregates }
+    }
 }
 
 /// WHERE, GROUP BY, aggregates, HAVING, ORDER BY and SELECT over one window pane.
@@ -453,7 +472,6 @@ impl GroupQuery {
     /// Evaluates one pane into its emission (`None` when nothing is to be sent).
     pub fn process(&mut self, pane: WindowPane) -> Option<Emission> {
         let window = pane.range;
-        let end = window.map(|w| w.1);
         let base = GroupContext { window, ..GroupContext::default() };
         let joined = match self.joined(pane, base) {
             Ok(rows) => rows,
@@ -545,6 +563,13 @@ impl GroupQuery {
                 }
             }
         }
+        self.emit_groups(groups, window)
+    }
+
+    /// HAVING, ORDER BY and SELECT over the groups of one window (in their
+    /// first-row order), then the `last_agg_hit_*` counters.
+    pub(crate) fn emit_groups(&mut self, mut groups: Vec<Group>, window: Option<(u64, u64)>) -> Option<Emission> {
+        let end = window.map(|w| w.1);
         let aggregated = self.shape.aggregate.is_some();
         if let Some(h) = self.shape.having.clone() {
             let mut kept = Vec::with_capacity(groups.len());
@@ -664,7 +689,7 @@ fn order_cmp(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
     }
 }
 
-fn new_accumulator(a: &AggregateCall) -> Box<dyn Accumulator> {
+pub(crate) fn new_accumulator(a: &AggregateCall) -> Box<dyn Accumulator> {
     functions::accumulator(&a.name).unwrap_or_else(|| Box::new(Unavailable(a.name.clone())))
 }
 

@@ -47,7 +47,10 @@ fn functions_doc_is_generated_from_the_catalog() {
         return;
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(have == want, "docs/functions.md is stale: run `BLESS=1 cargo test -p oort-operators --test function_table`");
+    assert!(
+        have == want,
+        "docs/functions.md is stale: run `BLESS=1 cargo test -p oort-operators --test function_table`"
+    );
 }
 
 #[test]
@@ -55,7 +58,11 @@ fn every_catalogued_function_marked_done_can_run() {
     for s in all() {
         let engine = matches!(s.kind, FunctionKind::Context | FunctionKind::SetReturning);
         if s.implemented && !engine {
-            assert!(oort_operators::functions::is_implemented(&s.name), "{} is marked done but has no implementation", s.name);
+            assert!(
+                oort_operators::functions::is_implemented(&s.name),
+                "{} is marked done but has no implementation",
+                s.name
+            );
         }
     }
 }

@@ -7,20 +7,28 @@
 //! driven by a [`SinkDriver`] task per rule that takes the rule's emissions,
 //! applies eKuiper's common sink properties and calls each sink in turn.
 
+pub mod cache;
 pub mod file;
+pub mod format;
+pub mod http_pull;
+pub mod http_push;
 pub mod log;
 pub mod memory;
+pub mod mqtt;
 pub mod nop;
+pub mod profile;
+pub mod rest;
 pub mod sink;
+pub mod template;
 
 use crate::runtime::SourceFeed;
 use crate::runtime::clock::Clock;
 use crate::runtime::metrics::RuleMetrics;
 use oort_compiler::catalog::StreamDef;
 use oort_operators::source::SourceRecord;
+pub use sink::{Sink, SinkDriver, SinkError, SinkProps};
 use std::path::PathBuf;
 use std::sync::Arc;
-pub use sink::{Sink, SinkDriver, SinkError, SinkProps};
 
 /// Errors setting up a connector.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +84,44 @@ pub struct ConnectorEnv {
     pub memory: memory::MemoryBus,
     /// Directory that relative file paths resolve against.
     pub data_dir: PathBuf,
+    /// Folder holding `sources/<type>.yaml` and `sinks/<type>.yaml`
+    /// (connection profiles picked by `CONF_KEY` / `resourceId`).
+    pub conf_dir: PathBuf,
+    /// The broker a `mqtt` stream or sink uses when neither its profile nor
+    /// its properties name one (the embedded broker when it runs).
+    pub mqtt_default_server: String,
+    /// MQTT subscriptions shared by the rules of `SHARED="true"` streams,
+    /// and the connection state of every MQTT client.
+    pub mqtt: mqtt::MqttHub,
+    /// The listener of `httppush` streams.
+    pub http_push: http_push::HttpPushHub,
+}
+
+impl ConnectorEnv {
+    /// Connector state with default settings: profiles from `etc`, MQTT at
+    /// `tcp://127.0.0.1:1883`, HTTP push at `127.0.0.1:10081`.
+    pub fn new(memory: memory::MemoryBus, data_dir: PathBuf) -> Self {
+        Self {
+            memory,
+            data_dir,
+            conf_dir: PathBuf::from("etc"),
+            mqtt_default_server: mqtt::DEFAULT_SERVER.to_string(),
+            mqtt: mqtt::MqttHub::default(),
+            http_push: http_push::HttpPushHub::default(),
+        }
+    }
+
+    /// Sets the configuration folder (`etc`).
+    pub fn with_conf_dir(mut self, dir: PathBuf) -> Self {
+        self.conf_dir = dir;
+        self
+    }
+
+    /// Sets the broker used when nothing else names one.
+    pub fn with_mqtt_server(mut self, server: impl Into<String>) -> Self {
+        self.mqtt_default_server = server.into();
+        self
+    }
 }
 
 /// Starts the source task of one stream of a rule. Returns `None` for the
@@ -85,6 +131,9 @@ pub fn spawn_source(ctx: SourceContext) -> Result<Option<tokio::task::JoinHandle
     match kind.as_str() {
         "memory" => Ok(Some(memory::source::spawn(ctx)?)),
         "file" => Ok(Some(file::source::spawn(ctx)?)),
+        "mqtt" => Ok(Some(mqtt::source::spawn(ctx)?)),
+        "httppush" => Ok(Some(http_push::spawn(ctx)?)),
+        "httppull" => Ok(Some(http_pull::spawn(ctx)?)),
         "mock" => Ok(None),
         other => Err(ConnectorError::Unknown { kind: "source", name: other.to_string() }),
     }
@@ -101,17 +150,23 @@ pub fn build_sink(
         "nop" => Ok(Box::new(nop::NopSink)),
         "memory" => Ok(Box::new(memory::sink::MemorySink::new(props, env.clone())?)),
         "file" => Ok(Box::new(file::sink::FileSink::new(props, &env.data_dir)?)),
+        "mqtt" => Ok(Box::new(mqtt::sink::MqttSink::new(props, env)?)),
+        "rest" => Ok(Box::new(rest::RestSink::new(props)?)),
         other => Err(ConnectorError::Unknown { kind: "sink", name: other.to_string() }),
     }
 }
 
 /// Names of the built-in source types.
-pub const SOURCE_TYPES: &[&str] = &["memory", "file", "mock"];
+pub const SOURCE_TYPES: &[&str] = &["mqtt", "memory", "file", "httppush", "httppull", "mock"];
 /// Names of the built-in sink types.
-pub const SINK_TYPES: &[&str] = &["log", "nop", "memory", "file"];
+pub const SINK_TYPES: &[&str] = &["mqtt", "rest", "log", "nop", "memory", "file"];
 
 /// Sends records to a feed in batches of at most `batch` records.
-pub async fn feed_all(feed: &SourceFeed, records: Vec<SourceRecord>, batch: usize) -> Result<(), crate::runtime::RuntimeError> {
+pub async fn feed_all(
+    feed: &SourceFeed,
+    records: Vec<SourceRecord>,
+    batch: usize,
+) -> Result<(), crate::runtime::RuntimeError> {
     let mut it = records.into_iter().peekable();
     while it.peek().is_some() {
         let chunk: Vec<SourceRecord> = it.by_ref().take(batch.max(1)).collect();

@@ -280,13 +280,8 @@ impl RuleManager {
         if let Some(r) = st.rules.get_mut(id) {
             r.metrics = installed.metrics.clone();
             r.state = RuleState::Running;
-            r.running = Some(RunningRule {
-                generation: installed.generation,
-                plan,
-                feeds: installed.feeds,
-                tasks,
-                sink_task,
-            });
+            r.running =
+                Some(RunningRule { generation: installed.generation, plan, feeds: installed.feeds, tasks, sink_task });
         }
         Ok(())
     }
@@ -295,7 +290,8 @@ impl RuleManager {
     pub fn stop_rule(&self, id: &str) -> Result<(), ManagerError> {
         let running = {
             let mut st = self.state();
-            let r = st.rules.get_mut(id).ok_or_else(|| ManagerError::NotFound { kind: "rule", name: id.to_string() })?;
+            let r =
+                st.rules.get_mut(id).ok_or_else(|| ManagerError::NotFound { kind: "rule", name: id.to_string() })?;
             r.state = RuleState::Stopped;
             r.running.take()
         };

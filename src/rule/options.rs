@@ -17,10 +17,7 @@ pub fn parse(options: &Map<String, Value>) -> Result<RuleOptions, String> {
             "sendNilField" => o.send_nil_field = bool_opt(k, v)?,
             "lateTolerance" => o.late_tolerance_ms = duration_ms(v).ok_or_else(|| bad(k, "a duration like \"1s\""))?,
             "bufferLength" => {
-                o.buffer_length = v
-                    .as_u64()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| bad(k, "a positive integer"))? as usize
+                o.buffer_length = v.as_u64().filter(|n| *n > 0).ok_or_else(|| bad(k, "a positive integer"))? as usize
             }
             _ => {}
         }
@@ -70,7 +67,10 @@ mod tests {
         assert!(!o.send_error);
         assert_eq!(o.buffer_length, 100);
         let bad = json!({"isEventTime": "yes"});
-        assert_eq!(parse(bad.as_object().unwrap()).unwrap_err(), "invalid rule option isEventTime: expected true or false");
+        assert_eq!(
+            parse(bad.as_object().unwrap()).unwrap_err(),
+            "invalid rule option isEventTime: expected true or false"
+        );
         assert_eq!(duration_ms(&json!("200ms")), Some(200));
         assert_eq!(duration_ms(&json!("1.5s")), Some(1500));
         assert_eq!(duration_ms(&json!("abc")), None);

@@ -24,6 +24,17 @@ pub struct RuleMetrics {
     pub last_exception: Mutex<Option<(String, u64)>>,
     /// A failure that stops the rule (a panic in one of its operators or connectors).
     pub fatal: Mutex<Option<String>>,
+    /// When (µs on [`monotonic_us`]) a worker last took a batch of this rule off its feed.
+    pub batch_taken_us: AtomicU64,
+    /// Time from a worker taking a batch off the rule's feed to the batch's
+    /// results reaching the rule's sink queue, µs, last measured (`process_latency_us`).
+    pub process_latency_us: AtomicU64,
+}
+
+/// Microseconds on a process-wide monotonic clock.
+pub fn monotonic_us() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_micros() as u64
 }
 
 impl RuleMetrics {
@@ -57,17 +68,11 @@ impl RuleMetrics {
         m.insert("records_out_total".into(), get(&self.records_out));
         m.insert("exceptions_total".into(), get(&self.exceptions));
         m.insert("late_records_total".into(), get(&self.late));
-        m.insert(
-            "buffer_length".into(),
-            serde_json::Value::from(self.pending_out.load(Ordering::Relaxed).max(0)),
-        );
+        m.insert("buffer_length".into(), serde_json::Value::from(self.pending_out.load(Ordering::Relaxed).max(0)));
         m.insert("last_invocation".into(), get(&self.last_invocation));
-        let (msg, at) = self
-            .last_exception
-            .lock()
-            .ok()
-            .and_then(|l| l.clone())
-            .unwrap_or_default();
+        m.insert("messages_processed_total".into(), get(&self.records_in));
+        m.insert("process_latency_us".into(), get(&self.process_latency_us));
+        let (msg, at) = self.last_exception.lock().ok().and_then(|l| l.clone()).unwrap_or_default();
         m.insert("last_exception".into(), serde_json::Value::from(msg));
         m.insert("last_exception_time".into(), serde_json::Value::from(at));
         m

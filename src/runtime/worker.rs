@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::Duration;
+use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Input, Inspect, Probe};
-use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 use tokio::sync::mpsc;
 
@@ -263,6 +263,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 };
                 fed = true;
                 rule.metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
                 let input = &mut rule.inputs[i];
                 if rule.event_time {
@@ -423,15 +424,17 @@ fn handle_create_rule(
                 }
             }
             metrics.last_invocation.store(clock.now_ms(), Ordering::Relaxed);
+            let taken = metrics.batch_taken_us.load(Ordering::Relaxed);
+            let latency = super::metrics::monotonic_us().saturating_sub(taken);
+            metrics.process_latency_us.store(latency, Ordering::Relaxed);
             metrics.pending_out.fetch_add(1, Ordering::Relaxed);
             if sink_tx.send(e).is_err() {
                 metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
             }
         }
     });
-    let built = worker.dataflow_named::<Time, _, _>(&format!("rule:{id}"), |scope| {
-        render::build(scope, plan.clone(), sink)
-    });
+    let built =
+        worker.dataflow_named::<Time, _, _>(&format!("rule:{id}"), |scope| render::build(scope, plan.clone(), sink));
     let handles = match built {
         Ok(h) => h,
         Err(e) => {
@@ -474,12 +477,7 @@ fn handle_create_rule(
     );
 }
 
-fn handle_drop_rule(
-    worker: &mut Worker,
-    rules: &mut HashMap<String, InstalledRule>,
-    id: &str,
-    generation: u64,
-) {
+fn handle_drop_rule(worker: &mut Worker, rules: &mut HashMap<String, InstalledRule>, id: &str, generation: u64) {
     if rules.get(id).is_none_or(|r| r.generation != generation) {
         return;
     }

@@ -34,11 +34,9 @@ impl MemoryBus {
     /// Publishes records to every matching subscriber, waiting for room.
     pub async fn publish(&self, topic: &str, records: Vec<Map>) {
         let targets: Vec<mpsc::Sender<MemoryMessage>> = match self.subscribers.lock() {
-            Ok(subs) => subs
-                .iter()
-                .filter(|(f, s)| !s.is_closed() && topic_matches(f, topic))
-                .map(|(_, s)| s.clone())
-                .collect(),
+            Ok(subs) => {
+                subs.iter().filter(|(f, s)| !s.is_closed() && topic_matches(f, topic)).map(|(_, s)| s.clone()).collect()
+            }
             Err(_) => return,
         };
         let topic: Arc<str> = Arc::from(topic);

@@ -1,0 +1,745 @@
+//! Keyed parallel aggregation: tumbling and hopping windows with GROUP BY
+//! keys and aggregates, spread over all workers by group key.
+//!
+//! ```text
+//!            KeyTag (each worker)          KeyedWindow (each worker)        WindowFinish (worker 0)
+//!  items ──► hash of GROUP BY key, ──rows──► exchange by key hash; rows ──► one emission per window:
+//!            (worker, seq) order tag         released in time order into    merge the workers' groups,
+//!                 │                          per-(window, key) accumulators; HAVING, ORDER BY, SELECT
+//!                 └──first row──► WindowAlign ──alignment (broadcast)──►│    (fires every window end,
+//!                     candidates  (worker 0)                                 empty ones too)
+//! ```
+//!
+//! The window boundaries follow eKuiper exactly as [`crate::window_kinds::FixedWindows`]
+//! does: they are aligned on the rule start (processing time: the first
+//! frontier past 0) or on the first row in event-time order (event time). That
+//! one number (`x`) is decided by `WindowAlign` on worker 0 — in event time
+//! from the smallest `(time, ts)` each worker saw per batch — and broadcast.
+//! From `x` every worker computes the same window ends `end0 + k·hop` and
+//! assigns a row released at dataflow time `at` to the windows the single
+//! worker state machine would have put it in (the first end past both the
+//! row's millisecond and its timestamp; for hopping windows, the following
+//! ones while the row is inside their left edge).
+//!
+//! `KeyedWindow` keeps no rows: a row waits only until the frontier passes its
+//! time (so each key folds its rows in time order, as the single-worker path
+//! does), then updates the accumulators of its (window, key). Once the
+//! frontier reaches a window's end, the window's groups are finished and sent,
+//! as one message per worker, at `of_ms(end) - 1` to worker 0, and their state
+//! is dropped. `WindowFinish` holds a capability at the next window end and
+//! fires each end when its frontier reaches it (every worker's groups have
+//! arrived then), ordering groups by their first row `(time, source worker,
+//! arrival sequence)` — on one worker that is the single-worker path's
+//! first-arrival order; on several it is deterministic for a given
+//! distribution of records over workers (compare results as multisets).
+//!
+//! Errors keep the single-worker semantics: a pushed-down WHERE or a window
+//! `FILTER` that fails is emitted at the row's time, in time order with the
+//! window emissions; a post-window WHERE error, then a GROUP BY or aggregate
+//! argument error, then an aggregate that fails to finish, replaces the
+//! window's emission (the earliest row's error wins, as in a sequential scan).
+//!
+//! Plans this path does not cover (joins, tables, other window kinds,
+//! analytic functions, no GROUP BY key, `deduplicate`) use the single-worker
+//! window operator of [`crate::window`].
+
+use crate::eval::{Evaluator, GroupContext};
+use crate::functions::{self, Accumulator};
+use crate::join::TableStore;
+use crate::query::{Emission, RenderError, where_error};
+use crate::render::{EmissionStream, ItemStream, Stream};
+use crate::source::Item;
+use crate::time::{self, Time};
+use crate::value::{Row, Value};
+use crate::window::{Group, GroupQuery, PlanShape, new_accumulator};
+use crate::window_kinds::aligned_window_end;
+use oort_compiler::plan::{AggregateCall, RulePlan, ScalarExpr, TimeUnit, WindowKind};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::Scope;
+use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::{Broadcast, Partition};
+
+/// Where a row stands in processing order: (dataflow time, source worker, arrival sequence).
+pub type Order = (Time, u32, u64);
+
+/// A window's error: (phase, row order, message); the smallest wins.
+type WindowError = (u8, Order, Arc<str>);
+
+/// An item tagged before the exchange.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum TagOut {
+    /// A record (or a decode error) with its key hash and order tag.
+    Row {
+        /// Hash of the GROUP BY key (0 for errors).
+        hash: u64,
+        /// The worker that received it.
+        src: u32,
+        /// Its arrival sequence on that worker.
+        seq: u64,
+        /// The item.
+        item: Item,
+    },
+    /// The smallest `(time, ts)` of one batch (event time), for the alignment.
+    Min(Time, u64),
+}
+
+/// What a keyed worker sends to the finishing worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum KeyedOut {
+    /// A decode error, emitted at once.
+    Immediate(Arc<str>),
+    /// An admission error, emitted at the row's time.
+    RowError(Order, Arc<str>),
+    /// One worker's groups of one window.
+    Window {
+        /// The window end (ms).
+        end: u64,
+        /// Each group: its first row's order, first row, finished aggregates.
+        groups: Vec<(Order, Row, Vec<Value>)>,
+        /// The window's earliest error.
+        error: Option<WindowError>,
+    },
+}
+
+/// Whether the keyed parallel path can run this plan.
+pub fn eligible(plan: &Arc<RulePlan>, shape: &PlanShape) -> bool {
+    let Some(spec) = &shape.window else { return false };
+    let Some((keys, aggs)) = &shape.aggregate else { return false };
+    Clock::new(&spec.kind, spec.unit, plan.options.is_event_time).is_some()
+        && spec.trigger.is_none()
+        && plan.sources.len() == 1
+        && shape.joins.is_empty()
+        && !keys.is_empty()
+        && aggs.iter().all(|a| a.name != "deduplicate" && functions::accumulator(&a.name).is_some())
+        && !TableStore::new(plan).has_tables()
+        && !Evaluator::new(plan.clone()).has_analytics()
+}
+
+/// The window grid of a tumbling or hopping window, as [`crate::window_kinds::FixedWindows`] computes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    size: u64,
+    hop: u64,
+    overlapping: bool,
+    raw_interval: u64,
+    unit: TimeUnit,
+    event_time: bool,
+}
+
+impl Clock {
+    /// The clock of a tumbling or hopping window (`None` for other kinds).
+    pub fn new(kind: &WindowKind, unit: TimeUnit, event_time: bool) -> Option<Self> {
+        let raw = |ms: u64| (ms / unit.millis()).max(1);
+        match *kind {
+            WindowKind::Tumbling { size_ms } if size_ms > 0 => Some(Self {
+                size: size_ms,
+                hop: size_ms,
+                overlapping: false,
+                raw_interval: raw(size_ms),
+                unit,
+                event_time,
+            }),
+            WindowKind::Hopping { size_ms, hop_ms } if size_ms > 0 && hop_ms > 0 => Some(Self {
+                size: size_ms,
+                hop: hop_ms,
+                overlapping: true,
+                raw_interval: raw(hop_ms),
+                unit,
+                event_time,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The first window end for alignment `x` (rule start or first row's ts).
+    pub fn first_end(&self, x: u64) -> u64 {
+        aligned_window_end(x, self.raw_interval, self.unit)
+    }
+
+    /// The time the window ending at `end` follows (eKuiper's `triggerTime`).
+    fn previous(&self, x: u64, end: u64) -> i64 {
+        if end <= self.first_end(x) { x as i64 } else { (end - self.hop) as i64 }
+    }
+
+    /// `(window_start, window_end)` of the window ending at `end`.
+    pub fn range(&self, x: u64, end: u64) -> (u64, u64) {
+        let previous = self.previous(x, end);
+        let mut start = if self.overlapping { previous - self.hop as i64 } else { previous };
+        if start <= 0 {
+            start = end as i64 - self.size as i64;
+        }
+        (start.max(0) as u64, end)
+    }
+
+    /// The oldest timestamp a hopping window ending at `end` keeps.
+    fn left(&self, x: u64, end: u64) -> i64 {
+        let previous = self.previous(x, end);
+        let end = end as i64;
+        let drift = if self.event_time || previous == 0 { 0 } else { end - previous - self.hop as i64 };
+        end - self.size as i64 - drift
+    }
+
+    /// The window ends a row released at `at` with timestamp `ts` belongs to.
+    pub fn windows_of(&self, x: u64, at: Time, ts: u64, out: &mut Vec<u64>) {
+        let end0 = self.first_end(x);
+        let past = time::to_ms(at).max(ts);
+        let k = if past < end0 { 0 } else { (past - end0) / self.hop + 1 };
+        let mut end = end0 + k * self.hop;
+        if !self.overlapping {
+            out.push(end);
+            return;
+        }
+        while ts as i64 >= self.left(x, end) {
+            out.push(end);
+            end += self.hop;
+        }
+    }
+}
+
+/// Renders an [eligible] plan.
+pub fn render<'s>(
+    scope: Scope<'s, Time>,
+    plan: &Arc<RulePlan>,
+    shape: &PlanShape,
+    input: ItemStream<'s>,
+) -> Result<EmissionStream<'s>, RenderError> {
+    let event_time = plan.options.is_event_time;
+    let worker = scope.index();
+    let clock = shape
+        .window
+        .as_ref()
+        .and_then(|w| Clock::new(&w.kind, w.unit, event_time))
+        .ok_or_else(|| RenderError::Unsupported("keyed window: not a tumbling or hopping window".into()))?;
+    let keys: Vec<ScalarExpr> = shape.aggregate.as_ref().map(|(k, _)| k.clone()).unwrap_or_default();
+    let tagged = tag(input, plan.clone(), keys, worker as u32, event_time);
+    let parts = tagged.partition(2, |t| match t {
+        TagOut::Row { .. } => (0, t),
+        TagOut::Min(..) => (1, t),
+    });
+    let [rows, mins]: [Stream<'s, Time, Vec<TagOut>>; 2] =
+        parts.try_into().map_err(|_| RenderError::Unsupported("keyed window: partition".into()))?;
+    let alignment = align(mins, event_time, worker).broadcast();
+    let pushed_where = shape.where_below_window(event_time);
+    let keyed = keyed_window(rows, alignment.clone(), Folder::new(plan.clone(), shape, pushed_where, clock));
+    // Only HAVING, ORDER BY and SELECT of the query run on the merged groups.
+    let mut query = GroupQuery::new(plan.clone(), shape);
+    let post_filter = shape.filter.is_some() && !pushed_where;
+    Ok(finish(keyed, alignment, clock, worker, post_filter, move |groups, window| query.emit_groups(groups, window)))
+}
+
+/// Tags items with their key hash and order, plus a first-row candidate per batch.
+fn tag<'s>(
+    items: ItemStream<'s>,
+    plan: Arc<RulePlan>,
+    keys: Vec<ScalarExpr>,
+    worker: u32,
+    event_time: bool,
+) -> Stream<'s, Time, Vec<TagOut>> {
+    let mut ev = Evaluator::new(plan);
+    let mut seq: u64 = 0;
+    let mut buf = Vec::new();
+    items.unary::<CapacityContainerBuilder<Vec<TagOut>>, _, _, _>(Pipeline, "KeyTag", move |_cap, _info| {
+        move |input, output| {
+            input.for_each_time(|cap, data| {
+                let t = *cap.time();
+                let mut session = output.session(&cap);
+                let mut min: Option<(Time, u64)> = None;
+                for batch in data {
+                    for item in batch.drain(..) {
+                        let hash = match &item {
+                            Item::Row(r) => {
+                                if event_time {
+                                    let at = (time::of_ms(r.ts).max(t), r.ts);
+                                    if min.is_none_or(|m| at < m) {
+                                        min = Some(at);
+                                    }
+                                }
+                                buf.clear();
+                                for k in &keys {
+                                    // A key that fails is reported by the keyed worker.
+                                    if let Ok(v) = ev.eval(k, r, GroupContext::default()) {
+                                        v.group_key(&mut buf);
+                                    }
+                                }
+                                fnv(&buf)
+                            }
+                            Item::Error(_) => 0,
+                        };
+                        seq += 1;
+                        session.give(TagOut::Row { hash, src: worker, seq, item });
+                    }
+                }
+                if let Some((at, ts)) = min {
+                    session.give(TagOut::Min(at, ts));
+                }
+            });
+        }
+    })
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // Mix the high bits down: timely routes on the low bits.
+    h ^ (h >> 32)
+}
+
+/// Decides the alignment on worker 0: the rule start (processing time) or the
+/// timestamp of the first row in time order (event time).
+fn align<'s>(mins: Stream<'s, Time, Vec<TagOut>>, event_time: bool, worker: usize) -> Stream<'s, Time, Vec<u64>> {
+    mins.unary_frontier::<CapacityContainerBuilder<Vec<u64>>, _, _, _>(
+        ExchangePact::new(|_: &TagOut| 0u64),
+        "WindowAlign",
+        move |initial, _info| {
+            let mut hold = (!event_time && worker == 0).then_some(initial);
+            let mut best: Option<(Time, u64)> = None;
+            let mut done = false;
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    if done {
+                        return;
+                    }
+                    for t in data.iter() {
+                        if let TagOut::Min(at, ts) = *t
+                            && best.is_none_or(|b| (at, ts) < b)
+                        {
+                            best = Some((at, ts));
+                        }
+                    }
+                    if hold.as_ref().is_none_or(|h| cap.time() < h.time()) {
+                        hold = Some(cap.retain(output.output_index()));
+                    }
+                });
+                let Some(front) = frontier.frontier().iter().min().copied() else {
+                    hold = None;
+                    return;
+                };
+                if done {
+                    return;
+                }
+                let x = if event_time {
+                    best.filter(|(at, _)| *at < front).map(|(_, ts)| ts)
+                } else {
+                    (front > 0).then(|| time::to_ms(front))
+                };
+                if let Some(x) = x
+                    && let Some(cap) = hold.take()
+                {
+                    output.session(&cap).give(x);
+                    done = true;
+                }
+            }
+        },
+    )
+}
+
+/// One group's accumulators in one window.
+struct GroupAcc {
+    first: (Order, Row),
+    accs: Vec<Box<dyn Accumulator>>,
+}
+
+/// One window's groups on one worker.
+#[derive(Default)]
+struct WindowAcc {
+    groups: HashMap<Vec<u8>, GroupAcc>,
+    error: Option<WindowError>,
+}
+
+impl WindowAcc {
+    fn fail(&mut self, phase: u8, order: Order, msg: Arc<str>) {
+        if self.error.as_ref().is_none_or(|(p, o, _)| (phase, order) < (*p, *o)) {
+            self.error = Some((phase, order, msg));
+        }
+    }
+
+    fn finish(self, end: u64) -> KeyedOut {
+        let mut error = self.error;
+        let mut groups = Vec::with_capacity(self.groups.len());
+        for (_, g) in self.groups {
+            let mut values = Vec::with_capacity(g.accs.len());
+            for acc in &g.accs {
+                match acc.finish() {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        let e: Arc<str> = Arc::from(format!("run Select error: {e}"));
+                        if error.as_ref().is_none_or(|(p, o, _)| (2, g.first.0) < (*p, *o)) {
+                            error = Some((2, g.first.0, e));
+                        }
+                    }
+                }
+            }
+            groups.push((g.first.0, g.first.1, values));
+        }
+        KeyedOut::Window { end, groups, error }
+    }
+}
+
+/// Folds released rows into per-(window, key) accumulators.
+struct Folder {
+    ev: Evaluator,
+    pushed_where: Option<ScalarExpr>,
+    window_filter: Option<ScalarExpr>,
+    post_where: Option<ScalarExpr>,
+    keys: Vec<ScalarExpr>,
+    aggs: Vec<AggregateCall>,
+    clock: Clock,
+    ends: Vec<u64>,
+    key: Vec<u8>,
+    args: Vec<Value>,
+}
+
+impl Folder {
+    fn new(plan: Arc<RulePlan>, shape: &PlanShape, pushed_where: bool, clock: Clock) -> Self {
+        let (keys, aggs) = shape.aggregate.clone().unwrap_or_default();
+        Self {
+            ev: Evaluator::new(plan),
+            pushed_where: if pushed_where { shape.filter.clone() } else { None },
+            window_filter: shape.window.as_ref().and_then(|w| w.filter.clone()),
+            post_where: if pushed_where { None } else { shape.filter.clone() },
+            keys,
+            aggs,
+            clock,
+            ends: Vec::new(),
+            key: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Admits one row and adds it to its windows; `Err` is an error to emit at the row's time.
+    fn add(&mut self, x: u64, order: Order, row: Row, open: &mut BTreeMap<u64, WindowAcc>) -> Result<(), Arc<str>> {
+        let g = GroupContext::default();
+        for cond in [&self.pushed_where, &self.window_filter].into_iter().flatten() {
+            if !self.ev.eval_condition(cond, &row, g).map_err(|e| where_error(&e))? {
+                return Ok(());
+            }
+        }
+        self.ends.clear();
+        self.clock.windows_of(x, order.0, row.ts, &mut self.ends);
+        for i in 0..self.ends.len() {
+            let end = self.ends[i];
+            let base = GroupContext { window: Some(self.clock.range(x, end)), ..GroupContext::default() };
+            let w = open.entry(end).or_default();
+            if let Some(f) = &self.post_where {
+                match self.ev.eval_condition(f, &row, base) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        w.fail(0, order, where_error(&e));
+                        continue;
+                    }
+                }
+            }
+            self.key.clear();
+            let mut failed = None;
+            for k in &self.keys {
+                match self.ev.eval(k, &row, base) {
+                    Ok(v) => v.group_key(&mut self.key),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                w.fail(1, order, Arc::from(format!("run Group By error: {}", e.0)));
+                continue;
+            }
+            let group = match w.groups.get_mut(&self.key) {
+                Some(g) => g,
+                None => w.groups.entry(self.key.clone()).or_insert_with(|| GroupAcc {
+                    first: (order, row.clone()),
+                    accs: self.aggs.iter().map(new_accumulator).collect(),
+                }),
+            };
+            for (a, acc) in self.aggs.iter().zip(group.accs.iter_mut()) {
+                if let Some(f) = &a.filter
+                    && !self.ev.eval_condition(f, &row, base).unwrap_or(false)
+                {
+                    continue;
+                }
+                self.args.clear();
+                let mut failed = None;
+                for arg in &a.args {
+                    match self.ev.eval(arg, &row, base) {
+                        Ok(v) => self.args.push(v),
+                        Err(e) => {
+                            failed = Some(format!("run Select error: {}", e.0));
+                            break;
+                        }
+                    }
+                }
+                let failed = match failed {
+                    Some(f) => Some(f),
+                    None => acc.update(&self.args).err().map(|e| format!("run Select error: {e}")),
+                };
+                if let Some(msg) = failed {
+                    w.fail(1, order, Arc::from(msg));
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rows released in time order into per-(window, key) accumulators; a
+/// window's groups leave (and its state is freed) once the frontier reaches its end.
+fn keyed_window<'s>(
+    rows: Stream<'s, Time, Vec<TagOut>>,
+    alignment: Stream<'s, Time, Vec<u64>>,
+    mut folder: Folder,
+) -> Stream<'s, Time, Vec<KeyedOut>> {
+    let event_time = folder.clock.event_time;
+    rows.binary_frontier::<_, CapacityContainerBuilder<Vec<KeyedOut>>, _, _, _, _>(
+        alignment,
+        ExchangePact::new(|t: &TagOut| match t {
+            TagOut::Row { hash, .. } => *hash,
+            TagOut::Min(..) => 0,
+        }),
+        Pipeline,
+        "KeyedWindow",
+        move |_initial, _info| {
+            let mut x: Option<u64> = None;
+            let mut pending: BTreeMap<Time, Vec<(Order, Row)>> = BTreeMap::new();
+            let mut pending_cap: Option<Capability<Time>> = None;
+            let mut open: BTreeMap<u64, WindowAcc> = BTreeMap::new();
+            let mut open_cap: Option<Capability<Time>> = None;
+            move |(input, rows_front), (align_in, align_front), output| {
+                align_in.for_each(|_cap, data| {
+                    for v in data.drain(..) {
+                        x.get_or_insert(v);
+                    }
+                });
+                input.for_each(|cap, data| {
+                    for t in data.drain(..) {
+                        let TagOut::Row { src, seq, item, .. } = t else { continue };
+                        match item {
+                            Item::Error(e) => output.session(&cap).give(KeyedOut::Immediate(e)),
+                            Item::Row(row) => {
+                                let at = if event_time { time::of_ms(row.ts).max(*cap.time()) } else { *cap.time() };
+                                if pending_cap.as_ref().is_none_or(|c| cap.time() < c.time()) {
+                                    pending_cap = Some(cap.retain(output.output_index()));
+                                }
+                                pending.entry(at).or_default().push(((at, src, seq), row));
+                            }
+                        }
+                    }
+                });
+                let front = rows_front.frontier().iter().chain(align_front.frontier().iter()).min().copied();
+                let Some(front) = front else {
+                    // The input closed: the rule stops; nothing is flushed.
+                    pending.clear();
+                    open.clear();
+                    pending_cap = None;
+                    open_cap = None;
+                    return;
+                };
+                let Some(x) = x else { return };
+                while let Some(entry) = pending.first_entry() {
+                    if *entry.key() >= front {
+                        break;
+                    }
+                    let (at, rows) = entry.remove_entry();
+                    let Some(pcap) = pending_cap.as_ref() else { break };
+                    for (order, row) in rows {
+                        if let Err(e) = folder.add(x, order, row, &mut open) {
+                            output.session(&pcap.delayed(&at)).give(KeyedOut::RowError(order, e));
+                        }
+                    }
+                    if let Some(first) = open.keys().next() {
+                        let want = time::of_ms(*first) - 1;
+                        if open_cap.as_ref().is_none_or(|c| *c.time() > want) {
+                            open_cap = Some(pcap.delayed(&want.max(*pcap.time())));
+                        }
+                    }
+                }
+                while let Some(entry) = open.first_entry() {
+                    if time::of_ms(*entry.key()) > front {
+                        break;
+                    }
+                    let (end, acc) = entry.remove_entry();
+                    if let Some(cap) = open_cap.as_ref() {
+                        output.session(cap).give(acc.finish(end));
+                    }
+                }
+                match open.keys().next() {
+                    Some(first) => {
+                        let want = time::of_ms(*first) - 1;
+                        if let Some(c) = open_cap.as_mut()
+                            && *c.time() < want
+                        {
+                            c.downgrade(&want);
+                        }
+                    }
+                    None => open_cap = None,
+                }
+                match pending.keys().next() {
+                    Some(first) => {
+                        if let Some(c) = pending_cap.as_mut()
+                            && *c.time() < *first
+                        {
+                            c.downgrade(first);
+                        }
+                    }
+                    None => pending_cap = None,
+                }
+            }
+        },
+    )
+}
+
+/// The groups one window collected from the workers.
+#[derive(Default)]
+struct Collected {
+    groups: Vec<(Order, Row, Vec<Value>)>,
+    error: Option<WindowError>,
+}
+
+/// Worker 0 fires every window end in order (empty windows too), merging
+/// the workers' groups into one emission, interleaved with row errors by time.
+fn finish<'s>(
+    keyed: Stream<'s, Time, Vec<KeyedOut>>,
+    alignment: Stream<'s, Time, Vec<u64>>,
+    clock: Clock,
+    worker: usize,
+    post_filter: bool,
+    mut emit: impl FnMut(Vec<Group>, Option<(u64, u64)>) -> Option<Emission> + 'static,
+) -> EmissionStream<'s> {
+    keyed.binary_frontier::<_, CapacityContainerBuilder<Vec<Emission>>, _, _, _, _>(
+        alignment,
+        ExchangePact::new(|_: &KeyedOut| 0u64),
+        Pipeline,
+        "WindowFinish",
+        move |_initial, _info| {
+            let mut x: Option<u64> = None;
+            let mut next_end: Option<u64> = None;
+            let mut hold: Option<Capability<Time>> = None;
+            let mut collected: HashMap<u64, Collected> = HashMap::new();
+            type RowErrors = BTreeMap<Time, (Capability<Time>, Vec<(Order, Arc<str>)>)>;
+            let mut errors: RowErrors = BTreeMap::new();
+            move |(input, keyed_front), (align_in, align_front), output| {
+                align_in.for_each(|cap, data| {
+                    for v in data.drain(..) {
+                        if worker == 0 && x.is_none() {
+                            x = Some(v);
+                            let end0 = clock.first_end(v);
+                            next_end = Some(end0);
+                            hold = Some(cap.delayed(&time::of_ms(end0).max(*cap.time()), output.output_index()));
+                        }
+                    }
+                });
+                input.for_each(|cap, data| {
+                    for out in data.drain(..) {
+                        match out {
+                            KeyedOut::Immediate(e) => output.session(&cap).give(Emission::Error(e)),
+                            KeyedOut::RowError(order, e) => {
+                                errors
+                                    .entry(*cap.time())
+                                    .or_insert_with(|| (cap.retain(output.output_index()), Vec::new()))
+                                    .1
+                                    .push((order, e));
+                            }
+                            KeyedOut::Window { end, groups, error } => {
+                                let c = collected.entry(end).or_default();
+                                c.groups.extend(groups);
+                                if let Some(e) = error
+                                    && c.error.as_ref().is_none_or(|(p, o, _)| (e.0, e.1) < (*p, *o))
+                                {
+                                    c.error = Some(e);
+                                }
+                            }
+                        }
+                    }
+                });
+                let front = keyed_front.frontier().iter().chain(align_front.frontier().iter()).min().copied();
+                let Some(front) = front else {
+                    hold = None;
+                    errors.clear();
+                    collected.clear();
+                    return;
+                };
+                let Some(x) = x else { return };
+                loop {
+                    let next_error = errors.first_key_value().map(|(t, _)| *t).filter(|t| *t < front);
+                    let deadline = next_end.filter(|d| time::of_ms(*d) <= front);
+                    let d = match (next_error, deadline) {
+                        (None, None) => break,
+                        (Some(t), Some(d)) if time::of_ms(d) <= t => d,
+                        (None, Some(d)) => d,
+                        (Some(_), _) => {
+                            if let Some((_, (cap, mut errs))) = errors.pop_first() {
+                                errs.sort_by_key(|(o, _)| *o);
+                                output.session(&cap).give_iterator(errs.into_iter().map(|(_, e)| Emission::Error(e)));
+                            }
+                            continue;
+                        }
+                    };
+                    {
+                        let Collected { mut groups, error } = collected.remove(&d).unwrap_or_default();
+                        let emission = if let Some((_, _, e)) = error {
+                            Some(Emission::Error(e))
+                        } else if groups.is_empty() && post_filter {
+                            None
+                        } else {
+                            groups.sort_by_key(|(o, _, _)| *o);
+                            let groups =
+                                groups.into_iter().map(|(_, row, values)| Group::finished(row, values)).collect();
+                            emit(groups, Some(clock.range(x, d)))
+                        };
+                        if let (Some(e), Some(cap)) = (emission, hold.as_ref()) {
+                            output.session(cap).give(e);
+                        }
+                        let next = d + clock.hop;
+                        next_end = Some(next);
+                        if let Some(h) = hold.as_mut()
+                            && *h.time() < time::of_ms(next)
+                        {
+                            h.downgrade(&time::of_ms(next));
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tumbling_rows_go_to_the_first_end_past_their_time() {
+        let c = Clock::new(&WindowKind::Tumbling { size_ms: 10_000 }, TimeUnit::Second, true).expect("clock");
+        let x = 1_700_000_000_000;
+        let end0 = c.first_end(x);
+        let mut out = Vec::new();
+        c.windows_of(x, time::of_ms(x), x, &mut out);
+        assert_eq!(out, vec![end0]);
+        out.clear();
+        c.windows_of(x, time::of_ms(end0), end0, &mut out);
+        assert_eq!(out, vec![end0 + 10_000]);
+        assert_eq!(c.range(x, end0), (x, end0));
+        assert_eq!(c.range(x, end0 + 10_000), (end0, end0 + 10_000));
+    }
+
+    #[test]
+    fn hopping_rows_belong_to_every_window_covering_them() {
+        let c =
+            Clock::new(&WindowKind::Hopping { size_ms: 10_000, hop_ms: 5_000 }, TimeUnit::Second, true).expect("clock");
+        let x = 1_700_000_000_000;
+        let end0 = c.first_end(x);
+        let mut out = Vec::new();
+        let ts = end0 + 1_000;
+        c.windows_of(x, time::of_ms(ts), ts, &mut out);
+        assert_eq!(out, vec![end0 + 5_000, end0 + 10_000]);
+    }
+}
