@@ -6,60 +6,76 @@ use oort_compiler::plan::{LogicalPlan, ProjectItem, RulePlan, ScalarExpr, Window
 
 /// Calls `f` on `e` and every expression inside it, parents first.
 pub fn visit_expr(e: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
-    f(e);
+    walk(e, f, false);
+}
+
+/// Calls `f` on `e` and every expression inside it, children first (the
+/// arguments of a call are visited before the call).
+pub fn visit_expr_post(e: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
+    walk(e, f, true);
+}
+
+fn walk(e: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr), post: bool) {
+    if !post {
+        f(e);
+    }
+    let mut visit_expr = |x: &ScalarExpr| walk(x, f, post);
     match e {
         ScalarExpr::Literal(_)
         | ScalarExpr::Column(_)
         | ScalarExpr::Wildcard { .. }
         | ScalarExpr::Meta { .. }
         | ScalarExpr::Aggregate { .. } => {}
-        ScalarExpr::Unary { expr, .. } | ScalarExpr::Field { expr, .. } => visit_expr(expr, f),
+        ScalarExpr::Unary { expr, .. } | ScalarExpr::Field { expr, .. } => visit_expr(expr),
         ScalarExpr::Binary { left, right, .. } => {
-            visit_expr(left, f);
-            visit_expr(right, f);
+            visit_expr(left);
+            visit_expr(right);
         }
         ScalarExpr::Case { operand, whens, else_ } => {
             for o in operand.iter().chain(else_.iter()) {
-                visit_expr(o, f);
+                visit_expr(o);
             }
             for (w, t) in whens {
-                visit_expr(w, f);
-                visit_expr(t, f);
+                visit_expr(w);
+                visit_expr(t);
             }
         }
         ScalarExpr::In { expr, list, .. } => {
-            visit_expr(expr, f);
+            visit_expr(expr);
             for i in list {
-                visit_expr(i, f);
+                visit_expr(i);
             }
         }
         ScalarExpr::Between { expr, low, high, .. } => {
             for x in [expr, low, high] {
-                visit_expr(x, f);
+                visit_expr(x);
             }
         }
         ScalarExpr::Like { expr, pattern, .. } => {
-            visit_expr(expr, f);
-            visit_expr(pattern, f);
+            visit_expr(expr);
+            visit_expr(pattern);
         }
         ScalarExpr::Index { expr, index } => {
-            visit_expr(expr, f);
-            visit_expr(index, f);
+            visit_expr(expr);
+            visit_expr(index);
         }
         ScalarExpr::Slice { expr, start, end } => {
-            visit_expr(expr, f);
+            visit_expr(expr);
             for b in start.iter().chain(end.iter()) {
-                visit_expr(b, f);
+                visit_expr(b);
             }
         }
         ScalarExpr::Call(c) => {
             for a in c.args.iter().chain(c.partition_by.iter()) {
-                visit_expr(a, f);
+                visit_expr(a);
             }
             if let Some(w) = &c.when {
-                visit_expr(w, f);
+                visit_expr(w);
             }
         }
+    }
+    if post {
+        f(e);
     }
 }
 
