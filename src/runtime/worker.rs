@@ -35,6 +35,9 @@ use tokio::sync::mpsc;
 /// Most batches taken from one feed channel per iteration, so one busy rule cannot starve the others.
 const MAX_BATCHES_PER_ROUND: usize = 64;
 
+/// How soon a worker looks again at a rule whose sinks are behind.
+const BACKLOG_RECHECK_MS: u64 = 2;
+
 /// The process-local half of a rule installation, waiting for workers to take their share.
 pub struct RuleWiring {
     /// `feeds[worker][source]`.
@@ -135,6 +138,9 @@ struct InstalledRule {
     anchor_ms: u64,
     /// Which inputs are tables.
     is_table: Vec<bool>,
+    /// The sink queue was over `bufferLength` at the last round, so the feed
+    /// was not drained: re-check soon (nothing else will wake this worker).
+    backlogged: bool,
     _probe: ProbeHandle<Time>,
 }
 
@@ -236,6 +242,9 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
                 let wait = rule.next_tick.saturating_sub(now);
                 park = Some(park.map_or(wait, |p| p.min(wait)));
             }
+            if rule.backlogged {
+                park = Some(park.map_or(BACKLOG_RECHECK_MS, |p| p.min(BACKLOG_RECHECK_MS)));
+            }
         }
         worker.step_or_park(park.map(Duration::from_millis));
     }
@@ -248,6 +257,7 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
 fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
     let mut moved = false;
     let backlogged = rule.metrics.pending_out.load(Ordering::Relaxed) > rule.buffer_length;
+    rule.backlogged = backlogged;
     let mut fed = false;
     if !backlogged {
         for (i, feed) in rule.feeds.iter_mut().enumerate() {
@@ -472,6 +482,7 @@ fn handle_create_rule(
             active_until: share.active_until,
             anchor_ms: anchor,
             is_table: share.is_table,
+            backlogged: false,
             _probe: handles.probe,
         },
     );
