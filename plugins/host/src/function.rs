@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use oort_plugin_abi::{BytesRef, FunctionContext, FunctionVTable, OwnedBuf, StrRef};
 use serde_json::Value;
 
-use crate::error::{PluginError, Result};
+use crate::error::Result;
 use crate::ffi::{self, Guard};
 use crate::loader::LoadedPlugin;
 
@@ -40,26 +40,12 @@ impl std::fmt::Debug for PluginFunction {
 impl LoadedPlugin {
     /// A new instance of the function `name`.
     pub fn new_function(self: &Arc<Self>, name: &str) -> Result<PluginFunction> {
-        let export = self.functions.iter().find(|e| e.name == name).ok_or_else(|| PluginError::NoSuchExport {
-            plugin: self.name().into(),
-            version: self.version().into(),
-            kind: "function",
-            name: name.into(),
-        })?;
-        // SAFETY: a factory of this (validated, loaded) library; the SDK catches panics in it.
-        let this = unsafe { (export.new)() };
-        if this.is_null() {
-            return Err(PluginError::Call {
-                plugin: self.name().into(),
-                what: format!("function `{name}` new"),
-                message: "factory failed".into(),
-            });
-        }
+        let (this, vt) = self.instantiate(&self.functions, "function", name)?;
         // SAFETY: live instance and its vtable (a static of the library).
-        let aggregate = unsafe { ((*export.vt).is_aggregate)(this) };
+        let aggregate = unsafe { ((*vt).is_aggregate)(this) };
         Ok(PluginFunction {
             this,
-            vt: export.vt,
+            vt,
             name: name.into(),
             aggregate,
             guard: Mutex::new(Guard::new(self.name(), "function", name)),

@@ -183,6 +183,34 @@ pub(crate) struct Export<V> {
     pub(crate) vt: *const V,
 }
 
+impl LoadedPlugin {
+    /// Finds the export `name` of this kind and makes an instance with its
+    /// factory: `(instance, vtable)`.
+    pub(crate) fn instantiate<V>(
+        &self,
+        exports: &[Export<V>],
+        kind: &'static str,
+        name: &str,
+    ) -> Result<(*mut c_void, *const V)> {
+        let export = exports.iter().find(|e| e.name == name).ok_or_else(|| PluginError::NoSuchExport {
+            plugin: self.name().into(),
+            version: self.version().into(),
+            kind,
+            name: name.into(),
+        })?;
+        // SAFETY: a factory of this (validated, loaded) library; the SDK catches panics in it.
+        let this = unsafe { (export.new)() };
+        if this.is_null() {
+            return Err(PluginError::Call {
+                plugin: self.name().into(),
+                what: format!("{kind} `{name}` new"),
+                message: "factory failed".into(),
+            });
+        }
+        Ok((this, export.vt))
+    }
+}
+
 impl<V> std::fmt::Debug for Export<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.name)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use oort_plugin_abi::{BytesRef, SinkContext, SinkVTable, StrRef};
 use serde_json::{Map, Value};
 
-use crate::error::{PluginError, Result};
+use crate::error::Result;
 use crate::ffi::{self, CallOutcome, Guard};
 use crate::loader::LoadedPlugin;
 
@@ -44,24 +44,10 @@ impl std::fmt::Debug for PluginSink {
 impl LoadedPlugin {
     /// A new instance of the sink `name`.
     pub fn new_sink(self: &Arc<Self>, name: &str) -> Result<PluginSink> {
-        let export = self.sinks.iter().find(|e| e.name == name).ok_or_else(|| PluginError::NoSuchExport {
-            plugin: self.name().into(),
-            version: self.version().into(),
-            kind: "sink",
-            name: name.into(),
-        })?;
-        // SAFETY: a factory of this (validated, loaded) library; the SDK catches panics in it.
-        let this = unsafe { (export.new)() };
-        if this.is_null() {
-            return Err(PluginError::Call {
-                plugin: self.name().into(),
-                what: format!("sink `{name}` new"),
-                message: "factory failed".into(),
-            });
-        }
+        let (this, vt) = self.instantiate(&self.sinks, "sink", name)?;
         Ok(PluginSink {
             this,
-            vt: export.vt,
+            vt,
             guard: Guard::new(self.name(), "sink", name),
             reporter: None,
             rule_id: None,

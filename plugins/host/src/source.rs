@@ -13,7 +13,7 @@ use std::sync::Arc;
 use oort_plugin_abi::{BytesRef, ERR, OK, RETRY, SourceContext, SourceVTable, Status, StrRef};
 use serde_json::{Map, Value};
 
-use crate::error::{PluginError, Result};
+use crate::error::Result;
 use crate::ffi::{self, Guard};
 use crate::loader::LoadedPlugin;
 use crate::sink::ErrorReporter;
@@ -60,24 +60,10 @@ impl std::fmt::Debug for PluginSource {
 impl LoadedPlugin {
     /// A new instance of the source `name`.
     pub fn new_source(self: &Arc<Self>, name: &str) -> Result<PluginSource> {
-        let export = self.sources.iter().find(|e| e.name == name).ok_or_else(|| PluginError::NoSuchExport {
-            plugin: self.name().into(),
-            version: self.version().into(),
-            kind: "source",
-            name: name.into(),
-        })?;
-        // SAFETY: a factory of this (validated, loaded) library; the SDK catches panics in it.
-        let this = unsafe { (export.new)() };
-        if this.is_null() {
-            return Err(PluginError::Call {
-                plugin: self.name().into(),
-                what: format!("source `{name}` new"),
-                message: "factory failed".into(),
-            });
-        }
+        let (this, vt) = self.instantiate(&self.sources, "source", name)?;
         Ok(PluginSource {
             this,
-            vt: export.vt,
+            vt,
             guard: Guard::new(self.name(), "source", name),
             host: None,
             rule_id: None,
