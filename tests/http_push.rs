@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
+mod common;
+use common::*;
+
 use oort::connectors::ConnectorEnv;
 use oort::connectors::memory::{MemoryBus, MemoryMessage};
 use oort::rule::manager::{RuleDef, RuleManager};
@@ -16,10 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn manager(name: &str, yaml: &str) -> RuleManager {
     let conf = std::env::temp_dir().join(format!("oort-http-{name}-{}", std::process::id()));

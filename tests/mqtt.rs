@@ -14,6 +14,9 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
+mod common;
+use common::*;
+
 use oort::connectors::ConnectorEnv;
 use oort::connectors::memory::MemoryBus;
 use oort::connectors::mqtt::broker;
@@ -28,13 +31,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("oort-mqtt-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(d.join("sources")).unwrap();
+/// A fresh configuration folder with a `sources/` subfolder.
+fn conf_dir(name: &str) -> PathBuf {
+    let d = common::temp_dir(&format!("mqtt-{name}"));
+    std::fs::create_dir_all(d.join("sources")).expect("sources dir");
     d
 }
 
@@ -139,7 +139,7 @@ fn reading(i: i64) -> Json {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_reads_and_writes_mqtt_through_the_embedded_broker() {
     let (server, port) = embedded_broker();
-    let conf = temp_dir("e2e");
+    let conf = conf_dir("e2e");
     // The default profile points nowhere; the CONF_KEY section at the broker.
     std::fs::write(
         conf.join("sources/mqtt.yaml"),
@@ -195,7 +195,7 @@ async fn rule_reads_and_writes_mqtt_through_the_embedded_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_stream_serves_two_rules_with_one_subscription() {
     let (server, port) = embedded_broker();
-    let mgr = manager(temp_dir("shared"), &server);
+    let mgr = manager(conf_dir("shared"), &server);
     mgr.create_stream(r#"CREATE STREAM s (v BIGINT) WITH (DATASOURCE="shared/in", FORMAT="JSON", SHARED="true")"#)
         .unwrap();
     let mut outs = Vec::new();
@@ -326,7 +326,7 @@ fn wait_lines(child: std::process::Child) -> Vec<String> {
 async fn mosquitto_pub_through_rule_to_mosquitto_sub() {
     let (host, port) = mosquitto_addr();
     let server = format!("tcp://{host}:{port}");
-    let mgr = manager(temp_dir("interop"), &server);
+    let mgr = manager(conf_dir("interop"), &server);
     let suffix = std::process::id();
     let (in_topic, out_topic) = (format!("oort-interop/{suffix}/in"), format!("oort-interop/{suffix}/out"));
     mgr.create_stream(&format!(
@@ -367,7 +367,7 @@ struct OwnMosquitto {
 
 impl OwnMosquitto {
     fn start(port: u16) -> Self {
-        let dir = temp_dir("own-broker");
+        let dir = conf_dir("own-broker");
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
@@ -413,7 +413,7 @@ async fn rule_recovers_after_a_broker_restart_without_losing_qos1_messages() {
     let port = free_port();
     let mut broker = OwnMosquitto::start(port);
     let server = format!("tcp://127.0.0.1:{port}");
-    let conf = temp_dir("restart");
+    let conf = conf_dir("restart");
     std::fs::write(conf.join("sources/mqtt.yaml"), format!("default:\n  server: {server}\n  qos: 1\n")).unwrap();
     let mgr = manager(conf, &server);
     mgr.create_stream(r#"CREATE STREAM s (seq BIGINT) WITH (DATASOURCE="restart/in", FORMAT="JSON")"#).unwrap();
@@ -506,7 +506,7 @@ async fn mqtt_throughput() {
 
     // Rule Q1: publisher → broker → Oort (Q1) → broker → subscriber, QoS 0.
     let server = format!("tcp://127.0.0.1:{port}");
-    let mgr = manager(temp_dir("bench"), &server);
+    let mgr = manager(conf_dir("bench"), &server);
     mgr.create_stream(
         r#"CREATE STREAM demo (deviceId STRING, temperature FLOAT, humidity BIGINT, ts BIGINT) WITH (DATASOURCE="devices/data", FORMAT="JSON")"#,
     )

@@ -3,6 +3,9 @@
 //! the bearer token and the body limit from a configuration file; the CLI
 //! subcommands; and the generated OpenAPI document.
 
+mod common;
+use common::*;
+
 use oort::api::client::{Client, Reply};
 use serde_json::{Value as Json, json};
 use std::path::PathBuf;
@@ -22,17 +25,6 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("oort-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// Starts `oort serve` in `dir` (no etc/oort.yaml there) with extra arguments.

@@ -3,6 +3,8 @@
 //! while good ones still come out. Data goes in through in-process memory
 //! topics and comes out of memory sinks, so no external service is needed.
 
+mod common;
+
 use oort::connectors::{ConnectorEnv, memory::MemoryBus};
 use oort::rule::manager::{RuleDef, RuleManager};
 use oort::runtime::clock::SystemClock;
@@ -103,7 +105,7 @@ async fn bad_records_are_counted_and_good_ones_still_flow() {
         r#"CREATE STREAM strict (id BIGINT, temperature FLOAT) WITH (DATASOURCE="raw", TYPE="file", FORMAT="json", STRICT_VALIDATION="true")"#,
     )
     .expect("stream");
-    let dir = tempdir();
+    let dir = common::temp_dir("runtime-strict");
     let path = dir.join("raw.jsonl");
     std::fs::write(
         &path,
@@ -146,17 +148,6 @@ async fn bad_records_are_counted_and_good_ones_still_flow() {
     assert!(last.starts_with("error in preprocessor"), "{last}");
     mgr.stop_all();
     runtime.shutdown();
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("oort-test-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&d).expect("tempdir");
-    d
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// A processing-time window closes on the real clock with several workers:
