@@ -1,5 +1,5 @@
 //! Past one machine: two `oort serve` processes form a timely cluster on
-//! loopback (2 processes × 1 worker) and must produce what one process
+//! loopback (2 processes × 2 workers, then 2 × 1) and must produce what one process
 //! produces on the same input. Each process reads its share of a JSON-lines
 //! file (every other line); a filter rule and an event-time windowed
 //! aggregation by key (records exchanged across the processes by key) run on
@@ -49,6 +49,17 @@ fn read_log(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
 }
 
+fn all_logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "log") {
+            out.push_str(&format!("== {}\n{}\n", p.display(), std::fs::read_to_string(&p).unwrap_or_default()));
+        }
+    }
+    out
+}
+
 async fn wait_ping(client: &Client, dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -57,12 +68,7 @@ async fn wait_ping(client: &Client, dir: &Path) {
         {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "process 0 did not answer /ping\np0:\n{}\np1:\n{}",
-            read_log(dir, "p0"),
-            read_log(dir, "p1")
-        );
+        assert!(Instant::now() < deadline, "the server did not answer /ping; logs:\n{}", all_logs(dir));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -171,34 +177,50 @@ async fn two_processes_produce_what_one_process_produces() {
     let counted: i64 = single_win.iter().filter_map(|r| r["n"].as_i64()).sum();
     assert_eq!(counted, 400);
 
-    // Two processes × one worker on loopback.
-    let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
-    let port = free_port();
-    let cluster_args = |process: usize| -> Vec<String> {
-        vec![
-            "--workers".into(),
-            "1".into(),
-            "--cluster-hosts".into(),
-            hosts.clone(),
-            "--cluster-process".into(),
-            process.to_string(),
-            "--bind".into(),
-            format!("127.0.0.1:{port}"),
-        ]
+    // Two processes × two workers, then two processes × one worker (kept running for the rest).
+    let (mut p0, mut p1, client) = {
+        let mut last = None;
+        for workers in [2usize, 1] {
+            if let Some((a, b, _)) = last.take() {
+                drop::<(Proc, Proc)>((a, b));
+            }
+            let tag = format!("{workers}w");
+            let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+            let port = free_port();
+            let cluster_args = |process: usize| -> Vec<String> {
+                vec![
+                    "--workers".into(),
+                    workers.to_string(),
+                    "--cluster-hosts".into(),
+                    hosts.clone(),
+                    "--cluster-process".into(),
+                    process.to_string(),
+                    "--bind".into(),
+                    format!("127.0.0.1:{port}"),
+                ]
+            };
+            let (n0, n1) = (format!("p0-{tag}"), format!("p1-{tag}"));
+            let p0 = spawn(&dir, &n0, &cluster_args(0));
+            let p1 = spawn(&dir, &n1, &cluster_args(1));
+            let client = Client::new(&format!("http://127.0.0.1:{port}"), None).expect("client");
+            wait_ping(&client, &dir).await;
+            let clustered = Outputs {
+                filtered: dir.join(format!("cluster-{tag}-hot.jsonl")),
+                windows: dir.join(format!("cluster-{tag}-win.jsonl")),
+            };
+            install(&client, &input, &clustered).await;
+            let cluster_hot = wait_lines(&clustered.filtered, filtered_expected).await;
+            let cluster_win = wait_lines(&clustered.windows, windows_expected).await;
+            let logs = format!("p0:\n{}\np1:\n{}", read_log(&dir, &n0), read_log(&dir, &n1));
+            assert_eq!(sorted(cluster_hot), sorted(single_hot.clone()), "2 × {workers} workers\n{logs}");
+            assert_eq!(sorted(cluster_win), sorted(single_win.clone()), "2 × {workers} workers\n{logs}");
+            // Process 1 joined: its share of the file made half the rows.
+            assert!(read_log(&dir, &n1).contains("oort cluster process ready"), "{logs}");
+            last = Some((p0, p1, client));
+        }
+        last.expect("ran")
     };
-    let mut p0 = spawn(&dir, "p0", &cluster_args(0));
-    let mut p1 = spawn(&dir, "p1", &cluster_args(1));
-    let client = Client::new(&format!("http://127.0.0.1:{port}"), None).expect("client");
-    wait_ping(&client, &dir).await;
-    let clustered = Outputs { filtered: dir.join("cluster-hot.jsonl"), windows: dir.join("cluster-win.jsonl") };
-    install(&client, &input, &clustered).await;
-    let cluster_hot = wait_lines(&clustered.filtered, filtered_expected).await;
-    let cluster_win = wait_lines(&clustered.windows, windows_expected).await;
-    let logs = || format!("p0:\n{}\np1:\n{}", read_log(&dir, "p0"), read_log(&dir, "p1"));
-    assert_eq!(sorted(cluster_hot), sorted(single_hot), "{}", logs());
-    assert_eq!(sorted(cluster_win), sorted(single_win), "{}", logs());
-    // Both processes read: process 1's share of the file is what made half the rows.
-    assert!(read_log(&dir, "p1").contains("oort cluster process ready"), "{}", logs());
+    let logs = || format!("p0:\n{}\np1:\n{}", read_log(&dir, "p0-1w"), read_log(&dir, "p1-1w"));
 
     // Dropping a rule works across the cluster; the other keeps its state.
     let r = client.request("DELETE", "/rules/hot", None).await.expect("delete");
@@ -221,7 +243,7 @@ async fn two_processes_produce_what_one_process_produces() {
     };
     assert!(s0.success(), "process 0 exit {s0:?}\n{}", logs());
     assert!(s1.success(), "process 1 exit {s1:?}\n{}", logs());
-    assert!(read_log(&dir, "p1").contains("the cluster shut down"), "{}", logs());
+    assert!(read_log(&dir, "p1-1w").contains("the cluster shut down"), "{}", logs());
     drop((p0, p1));
     let _ = std::fs::remove_dir_all(&dir);
 }
