@@ -34,8 +34,15 @@ use oort_plugin_host::{
 };
 use serde_json::{Map, Value as Json};
 
+use oort_compiler::catalog::FunctionResolver;
+use oort_compiler::functions::{Category, FunctionKind, FunctionSig};
+use oort_compiler::plan::{LogicalPlan, RulePlan};
+use oort_operators::functions::Accumulator;
+use oort_operators::functions::external::{ExternalScalar, FunctionProvider};
+
 use crate::connectors::sink::SinkFuture;
 use crate::connectors::{self, ConnectorError, SinkError, SourceContext};
+use crate::rule::manager::RuleDef;
 
 /// Why a plugin operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +65,14 @@ pub enum PluginManagerError {
     /// The name cannot be a plugin name.
     #[error("invalid plugin name `{0}`: use letters, digits and `_`")]
     BadName(String),
+    /// A built-in source or sink already has the name.
+    #[error("plugin name `{name}` is taken by the built-in {kind} `{name}`")]
+    BuiltIn {
+        /// `source` or `sink`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
 }
 
 /// `GET /plugins/{kind}/{name}`: `{"name": "mysql", "version": "1.0.0"}` (plus, for function
@@ -113,6 +128,16 @@ impl PluginManager {
     pub fn install(&self, kind: PluginKind, name: &str, file: &str) -> Result<PluginInfo, PluginManagerError> {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(PluginManagerError::BadName(name.into()));
+        }
+        let built_in = match kind {
+            PluginKind::Source => {
+                connectors::SOURCE_TYPES.iter().any(|t| t.eq_ignore_ascii_case(name)).then_some("source")
+            }
+            PluginKind::Sink => connectors::SINK_TYPES.iter().any(|t| t.eq_ignore_ascii_case(name)).then_some("sink"),
+            PluginKind::Function => None,
+        };
+        if let Some(kind) = built_in {
+            return Err(PluginManagerError::BuiltIn { kind, name: name.into() });
         }
         let _guard = self.lock();
         let staged = stage(kind, name, file, &self.dir.join(".staging"))?;
@@ -241,9 +266,11 @@ impl PluginManager {
                         SourceRecord { payload: Payload::Object(map), meta: None, ts }
                     })
                     .collect();
-                // Plugin threads are not tokio threads: block while the rule's queue is full.
-                match feed.blocking_send(batch) {
-                    Ok(()) => EmitOutcome::Accepted,
+                // Never block a plugin thread: a full queue answers "retry later" and the
+                // plugin re-emits the same batch (backpressure).
+                match feed.try_send(batch) {
+                    Ok(true) => EmitOutcome::Accepted,
+                    Ok(false) => EmitOutcome::Retry,
                     Err(e) => {
                         on_stop.notify_one();
                         EmitOutcome::Closed(e.to_string())
@@ -266,6 +293,120 @@ impl PluginManager {
     /// plugin exports it.
     pub fn function(&self, name: &str) -> Option<Result<PluginScalar, PluginError>> {
         Some(self.registry.new_function(name)?.map(|f| PluginScalar { function: Arc::new(f) }))
+    }
+}
+
+impl PluginManager {
+    /// The rules among `rules` (id, plan) that use plugin (`kind`, `name`): sink actions named
+    /// `name`, streams of `TYPE` `name`, calls to a function that plugin exports.
+    pub fn users<'a>(
+        &self,
+        kind: PluginKind,
+        name: &str,
+        rules: impl IntoIterator<Item = (&'a RuleDef, Option<&'a RulePlan>)>,
+    ) -> Vec<String> {
+        let functions: Vec<String> = match kind {
+            PluginKind::Function => self.get(kind, name).map(|i| i.functions).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        rules
+            .into_iter()
+            .filter(|(def, plan)| match kind {
+                PluginKind::Sink => def.actions.iter().any(|a| a.contains_key(name)),
+                PluginKind::Source => {
+                    plan.is_some_and(|p| p.sources.iter().any(|s| s.def.options.source_type.eq_ignore_ascii_case(name)))
+                }
+                PluginKind::Function => plan.is_some_and(|p| {
+                    let called = called_functions(&p.root);
+                    called.iter().any(|c| functions.iter().any(|f| f.eq_ignore_ascii_case(c)))
+                }),
+            })
+            .map(|(def, _)| def.id.clone())
+            .collect()
+    }
+}
+
+/// Names of every function (scalar and aggregate) a plan calls.
+fn called_functions(plan: &LogicalPlan) -> Vec<String> {
+    let mut names = Vec::new();
+    oort_operators::plan_walk::for_each_call(plan, &mut |c| names.push(c.name.clone()));
+    let mut node = Some(plan);
+    while let Some(p) = node {
+        node = match p {
+            LogicalPlan::Scan { .. } => None,
+            LogicalPlan::Aggregate { input, aggregates, .. } => {
+                names.extend(aggregates.iter().map(|a| a.name.clone()));
+                Some(input)
+            }
+            LogicalPlan::Join { left: input, .. }
+            | LogicalPlan::Window { input, .. }
+            | LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Sort { input, .. }
+            | LogicalPlan::Project { input, .. } => Some(input),
+        };
+    }
+    names
+}
+
+/// Plugin functions as the compiler sees them: a signature (scalar or aggregate, any number of
+/// arguments) and the plugin's own `validate` at rule creation.
+impl FunctionResolver for PluginManager {
+    fn function(&self, name: &str) -> Option<FunctionSig> {
+        let function = self.registry.new_function(name)?.ok()?;
+        Some(FunctionSig {
+            name: name.to_ascii_lowercase(),
+            category: Category::Other,
+            kind: if function.is_aggregate() { FunctionKind::Aggregate } else { FunctionKind::Scalar },
+            min_args: 0,
+            max_args: None,
+            implemented: true,
+        })
+    }
+
+    fn validate_call(&self, name: &str, arg_types: &[&str]) -> Result<(), String> {
+        match self.registry.new_function(name) {
+            Some(Ok(f)) => f.validate(arg_types).map_err(|e| e.to_string()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Plugin functions as the evaluator calls them: every rule built gets fresh instances of the
+/// version installed at that moment.
+impl FunctionProvider for PluginManager {
+    fn scalar(&self, name: &str, rule_id: &str) -> Option<ExternalScalar> {
+        let function = self.function(name)?.ok()?;
+        (!function.is_aggregate()).then(|| function.into_fn(rule_id.to_string()))
+    }
+
+    fn accumulator(&self, name: &str) -> Option<Box<dyn Accumulator>> {
+        let function = self.function(name)?.ok()?;
+        function.is_aggregate().then(|| Box::new(PluginAccumulator { function, columns: Vec::new() }) as _)
+    }
+}
+
+/// A plugin aggregate over one group: collects each argument's values, then calls the plugin
+/// once with one array per argument (the ABI's aggregate convention).
+struct PluginAccumulator {
+    function: PluginScalar,
+    columns: Vec<Vec<Value>>,
+}
+
+impl Accumulator for PluginAccumulator {
+    fn update(&mut self, args: &[Value]) -> Result<(), String> {
+        if self.columns.len() < args.len() {
+            self.columns.resize_with(args.len(), Vec::new);
+        }
+        for (column, v) in self.columns.iter_mut().zip(args) {
+            column.push(v.clone());
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<Value, String> {
+        let args: Vec<Value> = self.columns.iter().map(|c| Value::Array(Arc::new(c.clone()))).collect();
+        self.function.call("", &args)
     }
 }
 
@@ -328,28 +469,38 @@ const RETRY_POLL: Duration = Duration::from_millis(10);
 /// A plugin sink as a built-in [`connectors::Sink`]. Plugin calls block, so they run on tokio's
 /// blocking pool; while the plugin is not ready (or answers retry) the message is held and the
 /// rule's sink lane — and through its bounded queue, the rule — slows down.
+///
+/// A plugin that panics (the SDK catches it and the host refuses every later call into that
+/// instance) makes the sink [`fatal`](connectors::Sink::fatal): its rule stops by error, nothing
+/// else does.
 pub struct PluginSinkAdapter {
     name: String,
     sink: Arc<Mutex<PluginSink>>,
+    panicked: Option<String>,
 }
 
 impl PluginSinkAdapter {
     fn new(name: &str, sink: PluginSink) -> Self {
-        PluginSinkAdapter { name: name.into(), sink: Arc::new(Mutex::new(sink)) }
+        PluginSinkAdapter { name: name.into(), sink: Arc::new(Mutex::new(sink)), panicked: None }
     }
 
     async fn blocking<T: Send + 'static>(
-        &self,
+        &mut self,
         f: impl FnOnce(&mut PluginSink) -> Result<T, PluginError> + Send + 'static,
     ) -> Result<T, SinkError> {
         let sink = self.sink.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut sink)
         })
         .await
-        .map_err(|e| SinkError(format!("plugin sink task failed: {e}")))?
-        .map_err(|e| SinkError(e.to_string()))
+        .map_err(|e| SinkError(format!("plugin sink task failed: {e}")))?;
+        result.map_err(|e| {
+            if matches!(e, PluginError::Panicked { .. }) && self.panicked.is_none() {
+                self.panicked = Some(e.to_string());
+            }
+            SinkError(e.to_string())
+        })
     }
 }
 
@@ -388,12 +539,20 @@ impl connectors::Sink for PluginSinkAdapter {
 
     fn close(&mut self) -> SinkFuture<'_> {
         Box::pin(async move {
+            if self.panicked.is_some() {
+                // The instance is never called again; dropping it releases it.
+                return Ok(());
+            }
             self.blocking(|sink| {
                 sink.set_urgent(true)?;
                 sink.close()
             })
             .await
         })
+    }
+
+    fn fatal(&self) -> Option<String> {
+        self.panicked.clone()
     }
 }
 

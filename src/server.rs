@@ -15,10 +15,12 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::connectors::{ConnectorEnv, memory::MemoryBus};
+use crate::plugins::PluginManager;
 use crate::rule::manager::RuleManager;
 use crate::rule::store::{Store, StoreError};
 use crate::runtime::clock::Clock;
 use crate::runtime::{ClusterRole, Runtime, RuntimeConfig, RuntimeError};
+use oort_operators::functions::external::FunctionProvider;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,9 +91,11 @@ pub async fn serve_until(
     } else {
         Arc::new(Runtime::start(runtime_config, clock.clone())?)
     };
+    let plugins = start_plugins(&cfg);
     let mut env = ConnectorEnv::new(MemoryBus::default(), cfg.data_dir.clone())
         .with_conf_dir(cfg.conf_dir.clone())
-        .with_cluster(crate::cluster::position(&cfg));
+        .with_cluster(crate::cluster::position(&cfg))
+        .with_plugins(plugins.clone());
     if cfg.mqtt.embedded_broker {
         crate::connectors::mqtt::broker::start_embedded(cfg.mqtt.port);
         env = env.with_mqtt_server(format!("tcp://127.0.0.1:{}", cfg.mqtt.port));
@@ -123,6 +127,20 @@ pub async fn serve_until(
     }
     tracing::info!("stopped");
     served.map_err(ServerError::Http)
+}
+
+/// The installed plugins (`<data>/plugins`, source configuration in `<conf>/sources`), loaded
+/// again before any rule is restored, and made callable from rules as SQL functions. A plugin
+/// that no longer loads is logged and left on disk.
+pub fn start_plugins(cfg: &Config) -> Arc<PluginManager> {
+    let plugins = Arc::new(PluginManager::new(&cfg.data_dir, &cfg.conf_dir));
+    let failed = plugins.restore();
+    for (kind, name, error) in &failed {
+        tracing::error!(kind = kind.as_str(), name = %name, error = %error, "installed plugin could not be loaded");
+    }
+    let provider: Arc<dyn FunctionProvider> = plugins.clone();
+    oort_operators::functions::external::register(Arc::downgrade(&provider));
+    plugins
 }
 
 /// Brings back the stored streams and rules; rules that should run are started.

@@ -48,25 +48,25 @@ fn zip(path: &Path, entries: &[(&str, Vec<u8>)]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_use_reload_restore_delete() {
-    let file_v1 = build("file_sink", "", "server-File@v1.0.0.so");
-    let file_v2 = build("file_sink", "v2", "server-File@v2.0.0.so");
+    let file_v1 = build("file_sink", "", "server-Jsonl@v1.0.0.so");
+    let file_v2 = build("file_sink", "v2", "server-Jsonl@v2.0.0.so");
     let echo = build("echo_function", "", "server-Echo@v1.0.0.so");
     let base = tmp().join(format!("server-plugins-{}", std::process::id()));
     let (data, etc) = (base.join("data"), base.join("etc"));
     let manager = PluginManager::new(&data, &etc);
 
     // Install a sink from a zip; GET answers name and version.
-    let url = zip(&base.with_extension("v1.zip"), &[("File@v1.0.0.so", std::fs::read(&file_v1).unwrap())]);
+    let url = zip(&base.with_extension("v1.zip"), &[("Jsonl@v1.0.0.so", std::fs::read(&file_v1).unwrap())]);
     std::fs::create_dir_all(&base).unwrap();
-    let info = manager.install(PluginKind::Sink, "file", &url).unwrap();
-    assert_eq!(info, PluginInfo { name: "file".into(), version: "1.0.0".into(), functions: vec![] });
-    assert_eq!(serde_json::to_value(&info).unwrap(), json!({"name": "file", "version": "1.0.0"}));
-    assert_eq!(manager.list(PluginKind::Sink), ["file"]);
+    let info = manager.install(PluginKind::Sink, "jsonl", &url).unwrap();
+    assert_eq!(info, PluginInfo { name: "jsonl".into(), version: "1.0.0".into(), functions: vec![] });
+    assert_eq!(serde_json::to_value(&info).unwrap(), json!({"name": "jsonl", "version": "1.0.0"}));
+    assert_eq!(manager.list(PluginKind::Sink), ["jsonl"]);
 
     // The plugin sink behaves as a built-in sink.
     let out = base.join("out.jsonl");
     let props = json!({"path": out.to_str().unwrap()});
-    let mut sink = manager.build_sink("file", props.as_object().unwrap(), "rule1").unwrap().unwrap();
+    let mut sink = manager.build_sink("jsonl", props.as_object().unwrap(), "rule1").unwrap().unwrap();
     sink.collect(&json!([{"a": 1}, {"a": 2}])).await.unwrap();
     sink.collect(&json!({"a": 3})).await.unwrap();
     sink.close().await.unwrap();
@@ -84,29 +84,29 @@ async fn install_use_reload_restore_delete() {
     assert_eq!(f.call("rule2", &[Value::Int(5)]).unwrap(), Value::Int(5));
 
     // Hot reload: v2 for new instances, no restart.
-    let url = zip(&base.with_extension("v2.zip"), &[("File@v2.0.0.so", std::fs::read(&file_v2).unwrap())]);
-    assert_eq!(manager.install(PluginKind::Sink, "file", &url).unwrap().version, "2.0.0");
-    let mut sink = manager.build_sink("file", props.as_object().unwrap(), "rule1").unwrap().unwrap();
+    let url = zip(&base.with_extension("v2.zip"), &[("Jsonl@v2.0.0.so", std::fs::read(&file_v2).unwrap())]);
+    assert_eq!(manager.install(PluginKind::Sink, "jsonl", &url).unwrap().version, "2.0.0");
+    let mut sink = manager.build_sink("jsonl", props.as_object().unwrap(), "rule1").unwrap().unwrap();
     sink.collect(&json!({"a": 4})).await.unwrap();
     sink.close().await.unwrap();
     assert!(std::fs::read_to_string(&out).unwrap().ends_with("{\"a\":4,\"sink_version\":2}\n"));
 
     // A refused zip (escaping entry) leaves v2 installed.
-    let url = zip(&base.with_extension("evil.zip"), &[("File@v3.0.0.so", vec![1]), ("../evil", vec![1])]);
-    let e = manager.install(PluginKind::Sink, "file", &url).unwrap_err().to_string();
+    let url = zip(&base.with_extension("evil.zip"), &[("Jsonl@v3.0.0.so", vec![1]), ("../evil", vec![1])]);
+    let e = manager.install(PluginKind::Sink, "jsonl", &url).unwrap_err().to_string();
     assert!(e.contains("entry `../evil` escapes the target folder; refused"), "{e}");
-    assert_eq!(manager.get(PluginKind::Sink, "file").unwrap().version, "2.0.0");
+    assert_eq!(manager.get(PluginKind::Sink, "jsonl").unwrap().version, "2.0.0");
 
     // Persistence: a new manager over the same folders restores what was installed.
     let restarted = PluginManager::new(&data, &etc);
     assert!(restarted.restore().is_empty());
-    assert_eq!(restarted.get(PluginKind::Sink, "file").unwrap().version, "2.0.0");
+    assert_eq!(restarted.get(PluginKind::Sink, "jsonl").unwrap().version, "2.0.0");
     assert_eq!(restarted.list(PluginKind::Function), ["echo"]);
 
     // Delete: refused while rules use it, then done.
-    let e = restarted.delete(PluginKind::Sink, "file", &["rule1".into()]).unwrap_err().to_string();
-    assert_eq!(e, "sinks plugin `file` is used by rules rule1; stop or delete them first");
-    restarted.delete(PluginKind::Sink, "file", &[]).unwrap();
+    let e = restarted.delete(PluginKind::Sink, "jsonl", &["rule1".into()]).unwrap_err().to_string();
+    assert_eq!(e, "sinks plugin `jsonl` is used by rules rule1; stop or delete them first");
+    restarted.delete(PluginKind::Sink, "jsonl", &[]).unwrap();
     assert!(PluginManager::new(&data, &etc).restore().is_empty());
     assert!(restarted.list(PluginKind::Sink).is_empty());
 }

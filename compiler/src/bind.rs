@@ -587,6 +587,20 @@ impl<'a> Binder<'a> {
             .collect();
         crate::functions::validate_literal_args(&sig, &literal_args)
             .map_err(|message| CompileError::BadArgument { func: lname.clone(), message })?;
+        let arg_types: Vec<&str> = literal_args
+            .iter()
+            .map(|l| match l {
+                Some(Literal::Int(_)) => "bigint",
+                Some(Literal::Float(_)) => "float",
+                Some(Literal::String(_)) => "string",
+                Some(Literal::Bool(_)) => "boolean",
+                Some(Literal::Null) => "null",
+                _ => "any",
+            })
+            .collect();
+        self.cat
+            .validate_call(&lname, &arg_types)
+            .map_err(|message| CompileError::BadArgument { func: lname.clone(), message })?;
         if c.over && !matches!(sig.kind, FunctionKind::Analytic | FunctionKind::Context) {
             return Err(CompileError::Plan(format!("Found OVER after non analytic function {lname} (at {pos})")));
         }

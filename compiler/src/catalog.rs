@@ -129,6 +129,48 @@ pub trait Catalog {
     fn function(&self, name: &str) -> Option<crate::functions::FunctionSig> {
         crate::functions::lookup(name)
     }
+
+    /// Checks a call's arguments (their type names: `bigint`, `float`, `string`, `boolean`,
+    /// `null` for literals, `any` otherwise) when the rule is created. Built-ins are checked by
+    /// the binder itself; this is where plugin functions run their own `validate`.
+    fn validate_call(&self, name: &str, arg_types: &[&str]) -> Result<(), String> {
+        let _ = (name, arg_types);
+        Ok(())
+    }
+}
+
+/// Functions beyond the built-ins (plugin functions), resolved when a rule is compiled: a plugin
+/// installed a moment ago is seen by the next rule created.
+pub trait FunctionResolver: Send + Sync {
+    /// The signature of function `name` (lower-case), if the resolver has it.
+    fn function(&self, name: &str) -> Option<crate::functions::FunctionSig>;
+    /// Accept or refuse a call with these argument type names.
+    fn validate_call(&self, name: &str, arg_types: &[&str]) -> Result<(), String>;
+}
+
+/// Streams plus the functions of a [`FunctionResolver`] (built-ins win on a name clash).
+pub struct CatalogWithFunctions<'a> {
+    /// Streams and tables.
+    pub streams: &'a BTreeMap<String, StreamDef>,
+    /// Where non-built-in functions come from (`None`: built-ins only).
+    pub functions: Option<&'a dyn FunctionResolver>,
+}
+
+impl Catalog for CatalogWithFunctions<'_> {
+    fn stream(&self, name: &str) -> Option<&StreamDef> {
+        self.streams.stream(name)
+    }
+
+    fn function(&self, name: &str) -> Option<crate::functions::FunctionSig> {
+        crate::functions::lookup(name).or_else(|| self.functions?.function(name))
+    }
+
+    fn validate_call(&self, name: &str, arg_types: &[&str]) -> Result<(), String> {
+        match self.functions {
+            Some(f) if crate::functions::lookup(name).is_none() => f.validate_call(name, arg_types),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Catalog for BTreeMap<String, StreamDef> {

@@ -59,6 +59,8 @@ pub struct HitState {
 
 enum CallImpl {
     Scalar(ScalarFn),
+    /// A plugin function (see [`functions::external`]).
+    External(functions::external::ExternalScalar),
     Analytic {
         /// One state per partition key (empty key without PARTITION BY).
         states: HashMap<Vec<u8>, Box<dyn AnalyticFunction>>,
@@ -328,6 +330,7 @@ impl Evaluator {
         };
         let v = match imp {
             CallImpl::Scalar(f) => return f(&args).map_err(EvalError),
+            CallImpl::External(f) => return f(&args).map_err(EvalError),
             CallImpl::Context(c) => {
                 return Ok(match c {
                     ContextFn::WindowStart => g.window.map(|w| Value::Int(w.0 as i64)).unwrap_or(Value::Int(0)),
@@ -433,6 +436,9 @@ fn resolve(c: &FunctionCall, plan: &RulePlan) -> CallImpl {
     if functions::analytic(&c.name).is_some() {
         let name = c.name.clone();
         return CallImpl::Analytic { states: HashMap::new(), make: Box::new(move || functions::analytic(&name)) };
+    }
+    if let Some(f) = functions::external::scalar(&c.name, &plan.rule_id) {
+        return CallImpl::External(f);
     }
     CallImpl::Unknown(c.name.clone())
 }

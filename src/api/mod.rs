@@ -1,7 +1,7 @@
 //! The REST API, on eKuiper's paths and payloads: this module owns the router,
 //! the shared request state, bearer-token auth, the body size limit and the
 //! JSON error shape; one submodule per resource holds its handlers
-//! ([`streams`], [`tables`], [`rules`], [`metadata`], [`system`]), [`openapi`]
+//! ([`streams`], [`tables`], [`rules`], [`metadata`], [`system`], [`plugins`]), [`openapi`]
 //! the generated OpenAPI document, and [`client`] the small HTTP client that
 //! the CLI and the tests use.
 //!
@@ -13,6 +13,7 @@
 pub mod client;
 pub mod metadata;
 pub mod openapi;
+pub mod plugins;
 pub mod rules;
 pub mod streams;
 pub mod system;

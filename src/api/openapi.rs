@@ -3,7 +3,7 @@
 //! `utoipa_axum::routes!`, which adds the route to the router and its
 //! description to the document at once, so the two cannot drift.
 
-use super::{AppState, ErrorBody, metadata, rules, streams, system, tables};
+use super::{AppState, ErrorBody, metadata, plugins, rules, streams, system, tables};
 use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 #[openapi(
     info(
         title = "Oort REST API",
-        description = "eKuiper-compatible management API of Oort: streams, tables, rules, their status and metrics."
+        description = "eKuiper-compatible management API of Oort: streams, tables, rules, their status and metrics, plugins."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -25,6 +25,7 @@ use utoipa_axum::routes;
         (name = "tables", description = "Table definitions"),
         (name = "rules", description = "Rules and their lifecycle"),
         (name = "metadata", description = "Built-in functions, sources and sinks"),
+        (name = "plugins", description = "Installed source, sink and function plugins"),
     )
 )]
 pub struct ApiDoc;
@@ -68,6 +69,8 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(metadata::functions))
         .routes(routes!(metadata::sources))
         .routes(routes!(metadata::sinks))
+        .routes(routes!(plugins::list, plugins::install))
+        .routes(routes!(plugins::describe, plugins::delete))
 }
 
 /// The document alone (for tools and tests).

@@ -98,6 +98,8 @@ pub struct ConnectorEnv {
     /// This process's place in a cluster (sources that read on every
     /// process take their share by it).
     pub cluster: ClusterPosition,
+    /// Installed plugins: a source `TYPE` or sink action that is not built in is looked up here.
+    pub plugins: Option<Arc<crate::plugins::PluginManager>>,
 }
 
 /// Which process of how many this is (`0` of `1` outside a cluster).
@@ -142,12 +144,19 @@ impl ConnectorEnv {
             mqtt: mqtt::MqttHub::default(),
             http_push: http_push::HttpPushHub::default(),
             cluster: ClusterPosition::default(),
+            plugins: None,
         }
     }
 
     /// Sets this process's place in a cluster.
     pub fn with_cluster(mut self, cluster: ClusterPosition) -> Self {
         self.cluster = cluster;
+        self
+    }
+
+    /// Sets the installed plugins that back unknown source and sink types.
+    pub fn with_plugins(mut self, plugins: Arc<crate::plugins::PluginManager>) -> Self {
+        self.plugins = Some(plugins);
         self
     }
 
@@ -165,7 +174,8 @@ impl ConnectorEnv {
 }
 
 /// Starts the source task of one stream of a rule. Returns `None` for the
-/// `mock` type, which a test driver feeds itself.
+/// `mock` type, which a test driver feeds itself. A type that is not built in
+/// is an installed source plugin's, if there is one.
 pub fn spawn_source(ctx: SourceContext) -> Result<Option<tokio::task::JoinHandle<()>>, ConnectorError> {
     let kind = ctx.stream.options.source_type.to_ascii_lowercase();
     match kind.as_str() {
@@ -175,11 +185,15 @@ pub fn spawn_source(ctx: SourceContext) -> Result<Option<tokio::task::JoinHandle
         "httppush" => Ok(Some(http_push::spawn(ctx)?)),
         "httppull" => Ok(Some(http_pull::spawn(ctx)?)),
         "mock" => Ok(None),
-        other => Err(ConnectorError::Unknown { kind: "source", name: other.to_string() }),
+        other => match ctx.env.plugins.clone().and_then(|p| p.spawn_source(ctx.clone())) {
+            Some(task) => task.map(Some),
+            None => Err(ConnectorError::Unknown { kind: "source", name: other.to_string() }),
+        },
     }
 }
 
-/// Builds one sink of a rule action (`{"log": {...}}`).
+/// Builds one sink of a rule action (`{"log": {...}}`). An action that is not
+/// built in is an installed sink plugin's, if there is one.
 pub fn build_sink(
     name: &str,
     props: &serde_json::Map<String, serde_json::Value>,
@@ -192,7 +206,13 @@ pub fn build_sink(
         "file" => Ok(Box::new(file::sink::FileSink::new(props, &env.data_dir)?)),
         "mqtt" => Ok(Box::new(mqtt::sink::MqttSink::new(props, env)?)),
         "rest" => Ok(Box::new(rest::RestSink::new(props)?)),
-        other => Err(ConnectorError::Unknown { kind: "sink", name: other.to_string() }),
+        other => {
+            let rule_id = props.get("ruleId").and_then(|v| v.as_str()).unwrap_or_default();
+            match env.plugins.as_ref().and_then(|p| p.build_sink(other, props, rule_id)) {
+                Some(sink) => sink,
+                None => Err(ConnectorError::Unknown { kind: "sink", name: other.to_string() }),
+            }
+        }
     }
 }
 

@@ -56,6 +56,11 @@ pub trait Sink: Send {
     fn close(&mut self) -> SinkFuture<'_> {
         Box::pin(async { Ok(()) })
     }
+    /// Why this sink can never deliver again (a plugin sink that panicked), if so: its rule
+    /// then stops by error instead of retrying.
+    fn fatal(&self) -> Option<String> {
+        None
+    }
 }
 
 /// eKuiper's properties common to every sink.
@@ -293,6 +298,9 @@ impl Lane {
         let msg = format!("{} sink: {err}", self.sink.name());
         tracing::warn!(rule = %self.props.rule_id, error = %msg, "sink failed");
         self.metrics.exception(&msg, self.clock.now_ms());
+        if let Some(fatal) = self.sink.fatal() {
+            self.metrics.fail(&format!("{} sink: {fatal}", self.sink.name()));
+        }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Arc<Emission>>) {

@@ -13,6 +13,7 @@ use crate::rule::options;
 use crate::runtime::clock::Clock;
 use crate::runtime::metrics::RuleMetrics;
 use crate::runtime::{Runtime, SourceFeed};
+use oort_compiler::catalog::{CatalogWithFunctions, FunctionResolver};
 use oort_compiler::catalog::{StreamDef, StreamKind};
 use oort_compiler::plan::RulePlan;
 use serde::{Deserialize, Serialize};
@@ -138,6 +139,12 @@ impl RuleManager {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The streams plus the installed plugin functions, for compiling rules.
+    fn catalog<'a>(&'a self, streams: &'a BTreeMap<String, StreamDef>) -> CatalogWithFunctions<'a> {
+        let functions = self.env.plugins.as_deref().map(|p| p as &dyn FunctionResolver);
+        CatalogWithFunctions { streams, functions }
+    }
+
     /// Shared connector state.
     pub fn env(&self) -> &Arc<ConnectorEnv> {
         &self.env
@@ -175,7 +182,7 @@ impl RuleManager {
             .rules
             .values()
             .filter(|r| {
-                oort_compiler::compile_rule(&r.def.sql, &st.streams, Default::default())
+                oort_compiler::compile_rule(&r.def.sql, &self.catalog(&st.streams), Default::default())
                     .map(|p| p.sources.iter().any(|s| s.def.name == key))
                     .unwrap_or(false)
             })
@@ -208,7 +215,7 @@ impl RuleManager {
         }
         let opts = options::parse(&def.options).map_err(ManagerError::Invalid)?;
         let st = self.state();
-        let mut plan = oort_compiler::compile_rule(&def.sql, &st.streams, opts)?;
+        let mut plan = oort_compiler::compile_rule(&def.sql, &self.catalog(&st.streams), opts)?;
         plan.rule_id = def.id.clone();
         Ok(plan)
     }

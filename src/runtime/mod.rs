@@ -111,6 +111,24 @@ impl SourceFeed {
         Ok(())
     }
 
+    /// Sends a batch if the next worker's queue has room, without waiting:
+    /// `Ok(false)` means full (the caller keeps the batch and retries later),
+    /// for producers that must not block (plugin sources answer "retry").
+    pub fn try_send(&self, batch: Vec<SourceRecord>) -> Result<bool, RuntimeError> {
+        if self.senders.is_empty() {
+            return Err(RuntimeError::Stopped);
+        }
+        let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+        match self.senders[w].try_send(batch) {
+            Ok(()) => {
+                self.wake(w);
+                Ok(true)
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(RuntimeError::Stopped),
+        }
+    }
+
     /// Whether the rule has gone away.
     pub fn is_closed(&self) -> bool {
         self.senders.iter().all(|s| s.is_closed())

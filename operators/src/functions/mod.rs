@@ -25,6 +25,7 @@ pub mod analytic;
 pub mod array;
 pub mod conversion;
 pub mod datetime;
+pub mod external;
 pub mod hashing;
 pub mod json_path;
 pub mod math;
@@ -60,8 +61,9 @@ pub fn scalar(name: &str) -> Option<ScalarFn> {
 }
 
 /// A fresh accumulator for the aggregate function of that (lower-case) name.
+/// Falls back to [`external`] (plugin) aggregates when no built-in has the name.
 pub fn accumulator(name: &str) -> Option<Box<dyn Accumulator>> {
-    aggregate::new(name)
+    aggregate::new(name).or_else(|| external::accumulator(name))
 }
 
 /// A fresh analytic function state for that (lower-case) name. `changed_cols`

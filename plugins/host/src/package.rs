@@ -159,10 +159,13 @@ fn unzip(
     Ok(staged)
 }
 
+/// The largest plugin package accepted (library or zip).
+pub const MAX_PACKAGE_BYTES: u64 = 512 * 1024 * 1024;
+
 /// Read a plugin file from a path, a `file://` URL or an `http://` URL.
 pub fn fetch(file: &str) -> Result<Vec<u8>, PackageError> {
     if let Some(path) = file.strip_prefix("file://") {
-        return std::fs::read(path).map_err(|e| io(file, e));
+        return read_regular(file, Path::new(path));
     }
     if let Some(rest) = file.strip_prefix("http://") {
         return http_get(file, rest);
@@ -170,7 +173,26 @@ pub fn fetch(file: &str) -> Result<Vec<u8>, PackageError> {
     if file.contains("://") {
         return Err(PackageError::Scheme(file.into()));
     }
-    std::fs::read(file).map_err(|e| io(file, e))
+    read_regular(file, Path::new(file))
+}
+
+/// Read a regular file of at most [`MAX_PACKAGE_BYTES`] (never a device or a pipe, which could
+/// block or never end).
+fn read_regular(file: &str, path: &Path) -> Result<Vec<u8>, PackageError> {
+    let meta = std::fs::metadata(path).map_err(|e| io(file, e))?;
+    if !meta.is_file() {
+        return Err(io(file, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| io(file, e))?
+        .take(MAX_PACKAGE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(file, e))?;
+    if bytes.len() as u64 > MAX_PACKAGE_BYTES {
+        return Err(io(file, format!("larger than {MAX_PACKAGE_BYTES} bytes")));
+    }
+    Ok(bytes)
 }
 
 /// A minimal HTTP/1.0 GET (no TLS, no redirects): plugin files come from a local or LAN server.
@@ -180,12 +202,17 @@ fn http_get(url: &str, rest: &str) -> Result<Vec<u8>, PackageError> {
         None => (rest, "/"),
     };
     let address = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
-    let mut stream = std::net::TcpStream::connect(&address).map_err(|e| io(url, e))?;
+    let timeout = std::time::Duration::from_secs(10);
+    let socket_addr = std::net::ToSocketAddrs::to_socket_addrs(&address)
+        .map_err(|e| io(url, e))?
+        .next()
+        .ok_or_else(|| io(url, "the host name resolves to no address"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&socket_addr, timeout).map_err(|e| io(url, e))?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).map_err(|e| io(url, e))?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).map_err(|e| io(url, e))?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(|e| io(url, e))?;
+    (&mut stream).take(MAX_PACKAGE_BYTES + 64 * 1024).read_to_end(&mut response).map_err(|e| io(url, e))?;
     let header_end =
         response.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| io(url, "malformed HTTP response"))?;
     let head = String::from_utf8_lossy(&response[..header_end]).into_owned();

@@ -191,15 +191,14 @@ impl PluginRegistry {
         Some(plugin.new_source(name))
     }
 
-    /// A new instance of the SQL function `function` from whichever installed function plugin
-    /// exports it, or `None`.
+    /// A new instance of the SQL function `function` (names compare case-insensitively, as SQL
+    /// function names do) from whichever installed function plugin exports it, or `None`.
     pub fn new_function(&self, function: &str) -> Option<Result<PluginFunction, PluginError>> {
-        let plugin = self
-            .read()
-            .iter()
-            .filter(|((k, _), _)| *k == PluginKind::Function)
-            .find(|(_, p)| p.function_names().contains(&function))
-            .map(|(_, p)| p.clone())?;
-        Some(plugin.new_function(function))
+        let (plugin, exported) =
+            self.read().iter().filter(|((k, _), _)| *k == PluginKind::Function).find_map(|(_, p)| {
+                let exported = p.function_names().into_iter().find(|f| f.eq_ignore_ascii_case(function))?;
+                Some((p.clone(), exported.to_string()))
+            })?;
+        Some(plugin.new_function(&exported))
     }
 }

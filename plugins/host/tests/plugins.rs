@@ -244,7 +244,7 @@ fn random_source_filter_file_sink_end_to_end() {
     let sink_plugin = load("e2e-sink", "file_sink");
     let out = fixtures_dir().join("e2e-out.jsonl");
     let _ = std::fs::remove_file(&out);
-    let mut sink = sink_plugin.new_sink("file").unwrap();
+    let mut sink = sink_plugin.new_sink("jsonl").unwrap();
     sink.configure(json!({"path": out.to_str().unwrap()}).as_object().unwrap()).unwrap();
     sink.open("rule-random", Arc::new(|e| panic!("sink error: {e}"))).unwrap();
     run_random_to_file(&source_plugin, sink, 20);
@@ -263,11 +263,11 @@ fn random_source_filter_file_sink_end_to_end() {
 #[test]
 fn sink_configuration_errors_are_reported() {
     let plugin = load("cfg", "file_sink");
-    let mut sink = plugin.new_sink("file").unwrap();
+    let mut sink = plugin.new_sink("jsonl").unwrap();
     let e = sink.configure(&Map::new()).unwrap_err().to_string();
-    assert_eq!(e, "plugin `file`: sink `file` configure failed: file sink: property `path` (string) is required");
-    let e = plugin.new_source("file").unwrap_err().to_string();
-    assert_eq!(e, "plugin `file` 1.0.0 exports no source named `file`");
+    assert_eq!(e, "plugin `jsonl`: sink `jsonl` configure failed: jsonl sink: property `path` (string) is required");
+    let e = plugin.new_source("jsonl").unwrap_err().to_string();
+    assert_eq!(e, "plugin `jsonl` 1.0.0 exports no source named `jsonl`");
 }
 
 #[test]
@@ -305,21 +305,21 @@ fn two_versions_load_side_by_side_and_registry_hot_reloads() {
 
 #[test]
 fn sink_v2_installed_while_running_takes_effect_on_restart() {
-    let v1 = build("file_sink", &[], "File@v1.0.0.so");
-    let v2 = build("file_sink", &["v2"], "File@v2.0.0.so");
+    let v1 = build("file_sink", &[], "Jsonl@v1.0.0.so");
+    let v2 = build("file_sink", &["v2"], "Jsonl@v2.0.0.so");
     let registry = PluginRegistry::new(loader("sink-reload"));
-    registry.install(PluginKind::Sink, "file", &v1).unwrap();
+    registry.install(PluginKind::Sink, "jsonl", &v1).unwrap();
     let source_plugin = load("sink-reload-src", "random_source");
     let out = fixtures_dir().join("reload-out.jsonl");
     let _ = std::fs::remove_file(&out);
     let start = |registry: &PluginRegistry| {
-        let mut sink = registry.new_sink("file").unwrap().unwrap();
+        let mut sink = registry.new_sink("jsonl").unwrap().unwrap();
         sink.configure(json!({"path": out.to_str().unwrap()}).as_object().unwrap()).unwrap();
         sink.open("rule-reload", Arc::new(|_| {})).unwrap();
         sink
     };
     let running = start(&registry);
-    registry.install(PluginKind::Sink, "file", &v2).unwrap();
+    registry.install(PluginKind::Sink, "jsonl", &v2).unwrap();
     run_random_to_file(&source_plugin, running, 5); // the running rule still has v1
     let before = read_lines(&out).len();
     assert!(read_lines(&out).iter().all(|l| l.get("sink_version").is_none()));
@@ -327,7 +327,7 @@ fn sink_v2_installed_while_running_takes_effect_on_restart() {
     let lines = read_lines(&out);
     assert!(lines[..before].iter().all(|l| l.get("sink_version").is_none()));
     assert!(lines[before..].iter().all(|l| l["sink_version"] == json!(2)), "{:?}", &lines[before..]);
-    assert_eq!(registry.list(PluginKind::Sink), ["file"]);
+    assert_eq!(registry.list(PluginKind::Sink), ["jsonl"]);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The `file` sink: appends each record as one JSON line to the file named by the `path`
+//! The `jsonl` sink (a file sink; built-in `file` is a different sink): appends each record as one JSON line to the file named by the `path`
 //! property. Records are buffered by `collect` and written by `flush` and `close`, so nothing
 //! accepted is lost on shutdown.
 //!
@@ -10,7 +10,7 @@ use std::io::Write;
 
 use oort_plugin_sdk::{Error, Props, Record, Result, Sink, Value};
 
-/// The `file` sink.
+/// The `jsonl` sink.
 #[derive(Default)]
 pub struct FileSink {
     path: String,
@@ -23,7 +23,7 @@ impl Sink for FileSink {
         self.path = props
             .get("path")
             .and_then(Value::as_str)
-            .ok_or_else(|| Error::msg("file sink: property `path` (string) is required"))?
+            .ok_or_else(|| Error::msg("jsonl sink: property `path` (string) is required"))?
             .to_string();
         Ok(())
     }
@@ -45,7 +45,7 @@ impl Sink for FileSink {
     }
 
     fn flush(&mut self) -> Result<()> {
-        let file = self.file.as_mut().ok_or_else(|| Error::msg("file sink: not open"))?;
+        let file = self.file.as_mut().ok_or_else(|| Error::msg("jsonl sink: not open"))?;
         file.write_all(&self.buffer)?;
         file.flush()?;
         self.buffer.clear();
@@ -62,7 +62,7 @@ impl Sink for FileSink {
 }
 
 oort_plugin_sdk::export_plugin! {
-    name: "file",
+    name: "jsonl",
     version: if cfg!(feature = "v2") { "2.0.0" } else { env!("CARGO_PKG_VERSION") },
-    sinks: ["file" => FileSink],
+    sinks: ["jsonl" => FileSink],
 }
