@@ -9,6 +9,7 @@ pub mod api;
 pub mod check;
 pub mod config;
 pub mod connectors;
+pub mod keyed_state;
 pub mod plugins;
 pub mod rule;
 pub mod runtime;

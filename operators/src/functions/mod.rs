@@ -27,6 +27,7 @@ pub mod conversion;
 pub mod datetime;
 pub mod hashing;
 pub mod json_path;
+pub mod keyed_state;
 pub mod math;
 pub mod object;
 pub mod other;
