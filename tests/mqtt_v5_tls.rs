@@ -286,7 +286,7 @@ async fn tls_front(
 /// Creates a stream reading `topic` with `profile` and a rule copying it to
 /// `<topic>/out` over the plain listener.
 fn tls_rule(mgr: &RuleManager, conf: &Path, id: &str, topic: &str, profile: Json, plain_server: &str) {
-    let mut yaml = String::from("default:\n  server: tcp://127.0.0.1:1\n");
+    let mut yaml = format!("default:\n  server: {plain_server}\n");
     yaml.push_str(&format!("{id}:\n"));
     for (k, v) in profile.as_object().unwrap() {
         yaml.push_str(&format!("  {k}: {v}\n"));

@@ -473,23 +473,11 @@ impl Lane {
         }
     }
 
-    /// At close: a persistent cache keeps what the target did not take for
-    /// the next run (after one quick pass); otherwise the cache is resent
-    /// for a while, then given up (counted).
+    /// At close: a persistent cache keeps what is left for the next run
+    /// (which resends it first); otherwise the cache is resent for a while
+    /// (`resendInterval` apart), then given up (counted).
     async fn close_cache(&mut self) {
         let keep = self.props.enable_cache && self.props.cache_path.is_some() && !self.props.clean_cache_at_stop;
-        let give_up = Instant::now() + if keep { Duration::ZERO } else { CLOSE_DRAIN };
-        loop {
-            while !self.cache.is_empty() {
-                if !self.resend_one().await {
-                    break;
-                }
-            }
-            if self.cache.is_empty() || Instant::now() >= give_up {
-                break;
-            }
-            tokio::time::sleep(self.backoff.min(give_up.saturating_duration_since(Instant::now()))).await;
-        }
         if self.cache.is_empty() {
             return;
         }
@@ -500,7 +488,20 @@ impl Lane {
                 count = self.cache.len(),
                 "{} sink: cached messages kept for the next run", self.sink.name()
             );
-        } else {
+            return;
+        }
+        let give_up = Instant::now() + CLOSE_DRAIN;
+        while !self.cache.is_empty() && Instant::now() < give_up {
+            let wait = if self.resend_one().await {
+                Duration::from_millis(self.props.resend_interval_ms)
+            } else {
+                self.backoff
+            };
+            if !self.cache.is_empty() && !wait.is_zero() {
+                tokio::time::sleep(wait.min(give_up.saturating_duration_since(Instant::now()))).await;
+            }
+        }
+        if !self.cache.is_empty() {
             let msg = format!("{} sink: {} cached messages undelivered at close", self.sink.name(), self.cache.len());
             tracing::error!(rule = %self.props.rule_id, "{msg}");
             self.metrics.exception(&msg, self.clock.now_ms());
@@ -715,12 +716,12 @@ mod tests {
     async fn alternate_queue_lets_live_messages_pass_the_cache() {
         let props = json!({"sendSingle": true, "enableCache": true, "retryInterval": 200,
             "resendAlterQueue": true, "resendIndicatorField": "resent"});
-        let (got, _, _) = run(props, 1, (0..4).map(row).collect()).await;
+        let (got, _) = run(props, 1, (0..4).map(row).collect()).await;
         assert_eq!(got, vec![json!({"i": 1}), json!({"i": 2}), json!({"i": 3}), json!({"i": 0, "resent": true})]);
         // resendPriority 1: the cache first, as without the alternate queue
         let props = json!({"sendSingle": true, "enableCache": true, "retryInterval": 1,
             "resendAlterQueue": true, "resendPriority": 1});
-        let (got, _, _) = run(props, 1, (0..4).map(row).collect()).await;
+        let (got, _) = run(props, 1, (0..4).map(row).collect()).await;
         assert_eq!(got, (0..4).map(|i| json!({"i": i})).collect::<Vec<_>>());
     }
 
@@ -754,9 +755,12 @@ mod tests {
             for e in emissions {
                 tx.send(e).unwrap();
             }
-            drop(tx);
             async move {
-                driver.run(rx).await;
+                // The rule runs a while before it stops.
+                let run = tokio::spawn(driver.run(rx));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                drop(tx);
+                run.await.unwrap();
                 got.lock().unwrap().clone()
             }
         };

@@ -131,6 +131,9 @@ impl ClientConfig {
             buffer_length: num("bufferLength", 1024).max(1) as usize,
         };
         c.endpoint()?;
+        if c.certification_path.is_some() != c.private_key_path.is_some() {
+            return Err(bad("certificationPath", "certificationPath and privateKeyPath go together"));
+        }
         Ok(c)
     }
 
