@@ -22,6 +22,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// Running as one process of a timely cluster.
     pub cluster: ClusterConfig,
+    /// The external keyed-state store read by `get_keyed_state`.
+    pub store: KeyedStateConfig,
     /// The folder of the configuration file (`etc` without one): connector
     /// configuration is read from its `sources/` and `sinks/` folders. Not a
     /// key of the file.
@@ -57,11 +59,56 @@ pub struct MqttConfig {
     /// Loopback port of the embedded broker; the `default` profile of
     /// `sources/mqtt.yaml` should point at it.
     pub port: u16,
+    /// Loopback port of the embedded broker's MQTT 5 listener (profiles
+    /// with `protocolVersion: "5"` connect there); none when unset.
+    pub v5_port: Option<u16>,
 }
 
 impl Default for MqttConfig {
     fn default() -> Self {
-        Self { embedded_broker: false, port: 1883 }
+        Self { embedded_broker: false, port: 1883, v5_port: None }
+    }
+}
+
+/// The external keyed-state store (eKuiper's `store` section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyedStateConfig {
+    /// `sqlite` (a table in the data directory; the default) or `redis`.
+    #[serde(rename = "extStateType", alias = "ext_state_type")]
+    pub ext_state_type: String,
+    /// The Redis server, when `extStateType` is `redis`.
+    pub redis: RedisConfig,
+}
+
+impl Default for KeyedStateConfig {
+    fn default() -> Self {
+        Self { ext_state_type: "sqlite".into(), redis: RedisConfig::default() }
+    }
+}
+
+/// A Redis server holding keyed state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Password (`AUTH`), if the server wants one.
+    pub password: Option<String>,
+    /// Database number (`SELECT`).
+    pub db: u32,
+    /// Connect and read timeout, ms.
+    pub timeout: u64,
+    /// How often cached keys are read again, ms (rules see a new value within this time).
+    #[serde(rename = "refreshInterval", alias = "refresh_interval")]
+    pub refresh_interval: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { host: "127.0.0.1".into(), port: 6379, password: None, db: 0, timeout: 1000, refresh_interval: 1000 }
     }
 }
 
@@ -110,6 +157,7 @@ impl Default for Config {
             log_level: "info".into(),
             mqtt: MqttConfig::default(),
             cluster: ClusterConfig::default(),
+            store: KeyedStateConfig::default(),
             conf_dir: PathBuf::from("etc"),
         }
     }
@@ -153,6 +201,9 @@ mod tests {
         let c: Config = serde_yaml::from_str("workers: 2").unwrap();
         assert_eq!(c.workers, 2);
         assert_eq!(c.rest.bind, "127.0.0.1:9081");
+        assert_eq!(c.store.ext_state_type, "sqlite");
+        let r: Config = serde_yaml::from_str("store:\n  extStateType: redis\n  redis:\n    port: 6380\n").unwrap();
+        assert_eq!((r.store.ext_state_type.as_str(), r.store.redis.port), ("redis", 6380));
         let e = serde_yaml::from_str::<Config>("wrokers: 2").unwrap_err().to_string();
         assert!(e.contains("wrokers"), "{e}");
     }

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cluster;
 pub mod config;
 pub mod connectors;
+pub mod keyed_state;
 pub mod plugins;
 pub mod rule;
 pub mod runtime;

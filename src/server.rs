@@ -97,10 +97,13 @@ pub async fn serve_until(
         .with_cluster(crate::cluster::position(&cfg))
         .with_plugins(plugins.clone());
     if cfg.mqtt.embedded_broker {
-        crate::connectors::mqtt::broker::start_embedded(cfg.mqtt.port);
+        crate::connectors::mqtt::broker::start_embedded(cfg.mqtt.port, cfg.mqtt.v5_port);
         env = env.with_mqtt_server(format!("tcp://127.0.0.1:{}", cfg.mqtt.port));
     }
     let env = Arc::new(env);
+    if let Err(e) = crate::keyed_state::install(&cfg.store, &cfg.data_dir) {
+        tracing::error!("{e}; get_keyed_state answers its default");
+    }
     let manager = Arc::new(RuleManager::new(runtime.clone(), env, clock));
     restore(&manager, &store)?;
     if cfg.rest.token.is_none() && !is_loopback(&cfg.rest.bind) {

@@ -9,8 +9,12 @@
 //! the broker at `OORT_MOSQUITTO` (default 127.0.0.1:1883), and a broker
 //! restart in the middle of a stream (on a Mosquitto the test starts itself
 //! on its own port, so the machine's broker is left alone), after which
-//! every QoS 1 message is delivered. `mqtt_throughput` measures rule Q1
-//! through Mosquitto beside a plain publisher → subscriber pair.
+//! every QoS 1 message is delivered; the same through MQTT 5
+//! (`mosquitto_pub -V mqttv5` → rule with a v5 profile and a v5 sink →
+//! `mosquitto_sub -V mqttv5`); and TLS against a Mosquitto the test starts
+//! with generated certificates (a TLS listener and one that requires client
+//! certificates). `mqtt_throughput` measures rule Q1 through Mosquitto
+//! beside a plain publisher → subscriber pair.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
@@ -367,11 +371,16 @@ struct OwnMosquitto {
 
 impl OwnMosquitto {
     fn start(port: u16) -> Self {
-        let dir = conf_dir("own-broker");
+        Self::start_with(port, "own-broker", "")
+    }
+
+    /// A Mosquitto on `port` with `extra` configuration lines (more listeners).
+    fn start_with(port: u16, name: &str, extra: &str) -> Self {
+        let dir = conf_dir(name);
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_queued_bytes 0\npersistence false\n"),
+            format!("per_listener_settings false\nallow_anonymous true\nmax_queued_messages 0\nmax_queued_bytes 0\npersistence false\nlistener {port} 127.0.0.1\n{extra}"),
         )
         .unwrap();
         let mut b = Self { port, conf, child: None };
@@ -530,4 +539,158 @@ async fn mqtt_throughput() {
         q1.as_secs_f64()
     );
     mgr.stop_rule("q1").unwrap();
+}
+
+/// `mosquitto_sub` with extra arguments (`-V mqttv5`, TLS files).
+fn spawn_sub_args(host: &str, port: u16, topic: &str, n: usize, extra: &[&str]) -> std::process::Child {
+    let child = std::process::Command::new("mosquitto_sub")
+        .args(["-h", host, "-p", &port.to_string(), "-t", topic, "-C", &n.to_string(), "-q", "1"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
+    std::thread::sleep(Duration::from_millis(500));
+    child
+}
+
+/// `mosquitto_pub -l` with extra arguments.
+fn pub_lines_args(host: &str, port: u16, topic: &str, lines: &[String], extra: &[&str]) {
+    use std::io::Write;
+    let mut p = std::process::Command::new("mosquitto_pub")
+        .args(["-h", host, "-p", &port.to_string(), "-t", topic, "-l", "-q", "1"])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub");
+    {
+        let mut stdin = std::io::BufWriter::new(p.stdin.take().unwrap());
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    assert!(p.wait().unwrap().success());
+}
+
+fn seqs_of(lines: &[String]) -> Vec<i64> {
+    let mut v: Vec<i64> =
+        lines.iter().map(|l| serde_json::from_str::<Json>(l).unwrap()["seq"].as_i64().unwrap()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Mosquitto: run by .ci/mqtt_interop.sh"]
+async fn mosquitto_v5_pub_through_rule_to_v5_sub() {
+    let (host, port) = mosquitto_addr();
+    let server = format!("tcp://{host}:{port}");
+    let conf = conf_dir("interop-v5");
+    std::fs::write(
+        conf.join("sources/mqtt.yaml"),
+        format!("default:\n  server: tcp://127.0.0.1:1\nv5:\n  server: {server}\n  qos: 1\n  protocolVersion: \"5\"\n"),
+    )
+    .unwrap();
+    let mgr = manager(conf, "tcp://127.0.0.1:1");
+    let suffix = std::process::id();
+    let (in_topic, out_topic) = (format!("oort-v5/{suffix}/in"), format!("oort-v5/{suffix}/out"));
+    mgr.create_stream(&format!(
+        r#"CREATE STREAM s5 (seq BIGINT) WITH (DATASOURCE="{in_topic}", FORMAT="JSON", CONF_KEY="v5")"#
+    ))
+    .unwrap();
+    let action =
+        json!({"mqtt": {"server": server, "protocolVersion": "5", "topic": out_topic, "qos": 1, "sendSingle": true}});
+    mgr.create_rule(rule("v5", "SELECT seq FROM s5", action)).unwrap();
+    wait_connected(&mgr, "v5", 1).await;
+    let n = 500;
+    let lines: Vec<String> = (0..n).map(|i| json!({"seq": i}).to_string()).collect();
+    let sub = spawn_sub_args(&host, port, &out_topic, n as usize, &["-V", "mqttv5"]);
+    let (h, l, t) = (host.clone(), lines.clone(), in_topic.clone());
+    tokio::task::spawn_blocking(move || pub_lines_args(&h, port, &t, &l, &["-V", "mqttv5"])).await.unwrap();
+    let got = tokio::task::spawn_blocking(move || wait_lines(sub)).await.unwrap();
+    assert_eq!(seqs_of(&got), (0..n).collect::<Vec<_>>());
+    eprintln!("interop v5: {n} messages through {server} over MQTT 5");
+    mgr.stop_rule("v5").unwrap();
+}
+
+/// A CA and certificates for `127.0.0.1` (broker) and a client, as PEM files in `dir`.
+fn make_pki(dir: &std::path::Path) -> [String; 5] {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "oort interop CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let mut out = vec![dir.join("ca.pem")];
+    std::fs::write(&out[0], ca.pem()).unwrap();
+    for (name, sans) in
+        [("broker", vec!["127.0.0.1".to_string(), "localhost".to_string()]), ("client", vec!["oort".to_string()])]
+    {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        out.push(c);
+        out.push(k);
+    }
+    let s: Vec<String> = out.iter().map(|p| p.display().to_string()).collect();
+    [s[0].clone(), s[1].clone(), s[2].clone(), s[3].clone(), s[4].clone()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Mosquitto: run by .ci/mqtt_interop.sh"]
+async fn mosquitto_over_tls_and_mutual_tls() {
+    let (plain, tls, mtls) = (free_port(), free_port(), free_port());
+    let pki_dir = conf_dir("tls-pki");
+    let [ca, broker_cert, broker_key, client_cert, client_key] = make_pki(&pki_dir);
+    let extra = format!(
+        "listener {tls} 127.0.0.1\ncafile {ca}\ncertfile {broker_cert}\nkeyfile {broker_key}\n\
+         listener {mtls} 127.0.0.1\ncafile {ca}\ncertfile {broker_cert}\nkeyfile {broker_key}\nrequire_certificate true\n"
+    );
+    let _broker = OwnMosquitto::start_with(plain, "tls-broker", &extra);
+    for p in [tls, mtls] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto TLS listener {p} did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let conf = conf_dir("tls-interop");
+    std::fs::write(
+        conf.join("sources/mqtt.yaml"),
+        format!(
+            "default:\n  server: tcp://127.0.0.1:1\nmtls:\n  server: ssl://127.0.0.1:{mtls}\n  qos: 1\n  rootCaPath: {ca}\n  certificationPath: {client_cert}\n  privateKeyPath: {client_key}\nnocert:\n  server: ssl://127.0.0.1:{mtls}\n  rootCaPath: {ca}\n"
+        ),
+    )
+    .unwrap();
+    let mgr = manager(conf, "tcp://127.0.0.1:1");
+    mgr.create_stream(r#"CREATE STREAM st (seq BIGINT) WITH (DATASOURCE="tls/in", FORMAT="JSON", CONF_KEY="mtls")"#)
+        .unwrap();
+    mgr.create_stream(r#"CREATE STREAM sn (seq BIGINT) WITH (DATASOURCE="tls/in", FORMAT="JSON", CONF_KEY="nocert")"#)
+        .unwrap();
+    // Source over mutual TLS, sink over TLS (server certificate only).
+    let action = json!({"mqtt": {"server": format!("ssl://127.0.0.1:{tls}"), "rootCaPath": ca, "topic": "tls/out", "qos": 1, "sendSingle": true}});
+    mgr.create_rule(rule("tls", "SELECT seq FROM st", action)).unwrap();
+    wait_connected(&mgr, "tls", 1).await;
+    // Without a client certificate the mutual-TLS listener refuses.
+    mgr.create_rule(rule("nocert", "SELECT seq FROM sn", json!({"log": {}}))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states = mgr.env().mqtt.rule_states("nocert");
+        if states.values().any(|s| s.starts_with("disconnected")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "connected without a client certificate: {states:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let n = 100;
+    let lines: Vec<String> = (0..n).map(|i| json!({"seq": i}).to_string()).collect();
+    let sub = spawn_sub_args("127.0.0.1", plain, "tls/out", n as usize, &[]);
+    let l = lines.clone();
+    tokio::task::spawn_blocking(move || pub_lines_args("127.0.0.1", plain, "tls/in", &l, &[])).await.unwrap();
+    let got = tokio::task::spawn_blocking(move || wait_lines(sub)).await.unwrap();
+    assert_eq!(seqs_of(&got), (0..n).collect::<Vec<_>>());
+    eprintln!("interop tls: {n} messages in over mutual TLS, out over TLS");
+    mgr.stop_rule("tls").unwrap();
+    mgr.stop_rule("nocert").unwrap();
 }

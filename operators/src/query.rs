@@ -25,6 +25,25 @@ pub enum Emission {
     Rows(Vec<OutRow>),
     /// A runtime error in eKuiper's words (`run Where error: …`).
     Error(Arc<str>),
+    /// Result rows whose SELECT called `delay(ms, …)`: sinks get them no
+    /// earlier than `delay_ms` after they were produced, in the rule's order.
+    Delayed {
+        /// The delay, ms (the largest of the row's `delay` calls).
+        delay_ms: u64,
+        /// The rows.
+        rows: Vec<OutRow>,
+    },
+}
+
+impl Emission {
+    /// Result rows, delayed when the evaluation that produced them called
+    /// `delay()` (see [`crate::functions::other::take_delay`]).
+    pub fn rows(rows: Vec<OutRow>) -> Emission {
+        match crate::functions::other::take_delay() {
+            Some(delay_ms) => Emission::Delayed { delay_ms, rows },
+            None => Emission::Rows(rows),
+        }
+    }
 }
 
 /// Errors building a rule's operators.
@@ -248,6 +267,7 @@ impl RowQuery {
             }
         };
         let g = GroupContext::default();
+        crate::functions::other::take_delay();
         if let Err(e) = self.ev.begin_row(row, g) {
             out.push(Emission::Error(where_error(&e)));
             return;
@@ -266,8 +286,12 @@ impl RowQuery {
             Ok(rows) => {
                 self.ev.hits.hit_count += 1;
                 self.ev.hits.hit_time = row.ts as i64;
+                let delay = crate::functions::other::take_delay();
                 for r in rows {
-                    out.push(Emission::Rows(vec![r]));
+                    out.push(match delay {
+                        Some(delay_ms) => Emission::Delayed { delay_ms, rows: vec![r] },
+                        None => Emission::Rows(vec![r]),
+                    });
                 }
             }
             Err(e) => out.push(Emission::Error(e)),

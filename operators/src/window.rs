@@ -633,6 +633,7 @@ impl GroupQuery {
             groups = keyed.into_iter().map(|(_, _, g)| g).collect();
         }
         let mut out: Vec<OutRow> = Vec::with_capacity(groups.len());
+        crate::functions::other::take_delay();
         for (i, g) in groups.iter().enumerate() {
             let Some((first, memo)) = g.rows.first() else { continue };
             self.ev.restore_memo(memo);
@@ -648,7 +649,7 @@ impl GroupQuery {
             self.ev.hits.agg_hit_count += 1;
             self.ev.hits.agg_hit_time = end.unwrap_or(0) as i64;
         }
-        Some(Emission::Rows(out))
+        Some(Emission::rows(out))
     }
 
     fn error(&self, e: Arc<str>) -> Option<Emission> {

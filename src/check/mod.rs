@@ -246,7 +246,7 @@ fn table_rows_first(plan: &RulePlan, clock_start: u64, inputs: Vec<vector::Input
 pub fn emission_json(e: &Emission) -> Vec<Json> {
     match e {
         Emission::Error(msg) => vec![serde_json::json!({ "error": msg.to_string() })],
-        Emission::Rows(rows) => rows
+        Emission::Rows(rows) | Emission::Delayed { rows, .. } => rows
             .iter()
             .map(|r| Json::Object(r.iter().map(|(k, v)| (k.to_string(), vector_json(v))).collect()))
             .collect(),

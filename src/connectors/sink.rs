@@ -10,9 +10,26 @@
 //! `dataTemplate`) and delivers them in order. A failed delivery is retried
 //! `retryCount` times `retryInterval` apart; then, with `enableCache`, the
 //! message waits in a [`SinkCache`] (memory, then disk) and is resent, with
-//! backoff, before anything newer, until the target is back. Every failure
-//! counts in `exceptions_total`; a message is only given up (and counted)
-//! when caching is off or the cache refuses it at close.
+//! backoff, before anything newer, until the target is back; once it is
+//! back, cached messages go out `resendInterval` apart. With
+//! `resendAlterQueue`, live messages do not wait behind the cache
+//! (`resendPriority` -1: resend only while no live message waits, 0: both
+//! in turn, 1: cache first, as without the alternate queue), and
+//! `resendIndicatorField` marks resent rows. Every failure counts in
+//! `exceptions_total`; a message is only given up (and counted) when
+//! caching is off or the cache refuses it.
+//!
+//! The cache of a rule's sink lives under the data directory
+//! (`sink-cache/<rule>-<n>-<sink>.jsonl`), so what is undelivered when the
+//! rule stops or the server stops or dies is resent, in order and before
+//! newer results, when the rule runs again (unless `cleanCacheAtStop`).
+//! One lane at a time opens a given cache file (a restarting rule waits for
+//! its previous lane to close).
+//!
+//! Results of `delay(ms, x)` carry a release delay; the driver holds such
+//! an emission (and everything after it, to keep the rule's order) until
+//! `max(arrival + ms, previous release)` with `tokio::time::sleep_until`,
+//! so workers never sleep.
 
 use super::cache::SinkCache;
 use super::template::Template;
@@ -92,6 +109,19 @@ pub struct SinkProps {
     pub memory_cache: usize,
     /// `maxDiskCache`: cached messages spilled to disk beyond the memory part.
     pub max_disk_cache: usize,
+    /// `resendInterval`: wait between two resent cached messages once the target is back, ms.
+    pub resend_interval_ms: u64,
+    /// `resendAlterQueue`: live messages do not wait behind cached ones.
+    pub resend_alter_queue: bool,
+    /// `resendPriority` (with `resendAlterQueue`): -1 live first, 0 in turn, 1 cache first.
+    pub resend_priority: i64,
+    /// `resendIndicatorField`: a field set to `true` in resent rows.
+    pub resend_indicator_field: Option<String>,
+    /// `cleanCacheAtStop`: forget the cache when the rule stops instead of keeping it for the next run.
+    pub clean_cache_at_stop: bool,
+    /// Where this sink's cache persists (`<data_dir>/sink-cache/<rule>-<n>-<sink>.jsonl`);
+    /// `None` keeps it in a temporary file for the life of the lane.
+    pub cache_path: Option<PathBuf>,
     /// The rule (`ruleId`), for names of cache files and messages.
     pub rule_id: String,
 }
@@ -112,6 +142,12 @@ impl Default for SinkProps {
             max_retry_interval_ms: 5000,
             memory_cache: 1024,
             max_disk_cache: 1_024_000,
+            resend_interval_ms: 0,
+            resend_alter_queue: false,
+            resend_priority: 0,
+            resend_indicator_field: None,
+            clean_cache_at_stop: false,
+            cache_path: None,
             rule_id: String::new(),
         }
     }
@@ -158,14 +194,41 @@ impl SinkProps {
             max_retry_interval_ms: num(props, "maxRetryInterval").unwrap_or(d.max_retry_interval_ms),
             memory_cache: num(props, "memoryCacheThreshold").map(|n| n as usize).unwrap_or(d.memory_cache),
             max_disk_cache: num(props, "maxDiskCache").map(|n| n as usize).unwrap_or(d.max_disk_cache),
+            resend_interval_ms: num(props, "resendInterval").unwrap_or(0),
+            resend_alter_queue: flag(props, "resendAlterQueue").unwrap_or(false),
+            resend_priority: match props.get("resendPriority") {
+                Some(Json::Number(n)) => n.as_i64().unwrap_or(0).clamp(-1, 1),
+                Some(Json::String(s)) => s.trim().parse::<i64>().unwrap_or(0).clamp(-1, 1),
+                _ => 0,
+            },
+            resend_indicator_field: props
+                .get("resendIndicatorField")
+                .and_then(Json::as_str)
+                .filter(|f| !f.is_empty())
+                .map(str::to_string),
+            clean_cache_at_stop: flag(props, "cleanCacheAtStop").unwrap_or(false),
+            cache_path: None,
             rule_id: props.get("ruleId").and_then(Json::as_str).unwrap_or_default().to_string(),
         }
+    }
+
+    /// Keeps the cache of the `index`-th sink of the rule under `data_dir`,
+    /// so it survives restarts.
+    pub fn with_cache_location(mut self, data_dir: &std::path::Path, index: usize, sink: &str) -> Self {
+        let file = format!("{}-{index}-{}.jsonl", sanitize(&self.rule_id), sanitize(sink));
+        self.cache_path = Some(data_dir.join("sink-cache").join(file));
+        self
+    }
+
+    /// Whether live messages wait behind cached ones.
+    fn live_waits_for_cache(&self) -> bool {
+        !self.resend_alter_queue || self.resend_priority > 0
     }
 
     fn rows(&self, e: &Emission) -> Vec<Json> {
         match e {
             Emission::Error(msg) => vec![serde_json::json!({ "error": msg.to_string() })],
-            Emission::Rows(rows) => rows
+            Emission::Rows(rows) | Emission::Delayed { rows, .. } => rows
                 .iter()
                 .map(|r| {
                     Json::Object(
@@ -221,11 +284,42 @@ impl SinkDriver {
         let mut lanes = Vec::new();
         for (sink, props) in self.sinks {
             let (tx, rx) = mpsc::channel::<Arc<Emission>>(props.buffer_length);
-            let lane = Lane::new(sink, props, self.metrics.clone(), self.clock.clone());
-            lanes.push((tx, tokio::spawn(lane.run(rx))));
+            let (metrics, clock) = (self.metrics.clone(), self.clock.clone());
+            lanes.push((tx, tokio::spawn(async move { Lane::open(sink, props, metrics, clock).await.run(rx).await })));
         }
-        while let Some(e) = emissions.recv().await {
-            self.metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
+        // Emissions held back by `delay()`, each with its release time;
+        // everything behind a held emission waits too (the rule's order).
+        let mut held: std::collections::VecDeque<(Instant, Emission)> = std::collections::VecDeque::new();
+        let mut last_release = Instant::now();
+        let mut open = true;
+        while open || !held.is_empty() {
+            let due = held.front().map(|(at, _)| *at);
+            let e = tokio::select! {
+                e = emissions.recv(), if open => match e {
+                    Some(e) => {
+                        self.metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
+                        let at = match &e {
+                            Emission::Delayed { delay_ms, .. } => Instant::now() + Duration::from_millis(*delay_ms),
+                            _ => Instant::now(),
+                        };
+                        last_release = last_release.max(at);
+                        if held.is_empty() && last_release <= Instant::now() {
+                            e
+                        } else {
+                            held.push_back((last_release, e));
+                            continue;
+                        }
+                    }
+                    None => {
+                        open = false;
+                        continue;
+                    }
+                },
+                _ = sleep_until_opt(due) => match held.pop_front() {
+                    Some((_, e)) => e,
+                    None => continue,
+                },
+            };
             let e = Arc::new(e);
             for (tx, _) in &lanes {
                 let _ = tx.send(e.clone()).await;
@@ -265,8 +359,22 @@ impl Out {
 /// How long a closing sink keeps resending its cache.
 const CLOSE_DRAIN: Duration = Duration::from_secs(5);
 
-/// Counter making cache file names unique within the process.
+/// Counter making temporary cache file names unique within the process.
 static LANE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// One lock per cache file: the lane that holds it is the only one reading
+/// or writing that file.
+fn cache_lock(path: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::OnceLock::new();
+    let mut locks = match LOCKS.get_or_init(Default::default).lock() {
+        Ok(l) => l,
+        Err(p) => p.into_inner(),
+    };
+    locks.retain(|_, l| Arc::strong_count(l) > 1);
+    locks.entry(path.to_path_buf()).or_default().clone()
+}
 
 /// One sink of a rule with its batch, retry and cache state.
 struct Lane {
@@ -276,22 +384,44 @@ struct Lane {
     clock: Arc<dyn Clock>,
     batch: Vec<Json>,
     cache: SinkCache,
+    /// Wait before the next resend after a failure (doubles up to `maxRetryInterval`).
     backoff: Duration,
+    /// When the next cached message may be resent.
+    next_resend: Instant,
+    _cache_lock: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Lane {
-    fn new(sink: Box<dyn Sink>, props: SinkProps, metrics: Arc<RuleMetrics>, clock: Arc<dyn Clock>) -> Self {
-        let file = format!(
-            "{}-{}-{}-{}.jsonl",
-            sanitize(&props.rule_id),
-            sink.name(),
-            std::process::id(),
-            LANE_SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        let path: PathBuf = std::env::temp_dir().join("oort-sink-cache").join(file);
-        let cache = SinkCache::new(props.memory_cache, props.max_disk_cache, path);
+    /// Opens the lane, taking over the cache a previous run of the rule
+    /// left (waiting for that run's lane to close first).
+    async fn open(sink: Box<dyn Sink>, props: SinkProps, metrics: Arc<RuleMetrics>, clock: Arc<dyn Clock>) -> Self {
+        let persistent = props.enable_cache && props.cache_path.is_some();
+        let (path, lock) = match (&props.cache_path, persistent) {
+            (Some(p), true) => (p.clone(), Some(cache_lock(p).lock_owned().await)),
+            _ => {
+                let file = format!(
+                    "{}-{}-{}-{}.jsonl",
+                    sanitize(&props.rule_id),
+                    sink.name(),
+                    std::process::id(),
+                    LANE_SEQ.fetch_add(1, Ordering::Relaxed)
+                );
+                (std::env::temp_dir().join("oort-sink-cache").join(file), None)
+            }
+        };
+        let cache = SinkCache::new(props.memory_cache, props.max_disk_cache, path, persistent);
         let backoff = Duration::from_millis(props.retry_interval_ms.max(1));
-        Self { sink, props, metrics, clock, batch: Vec::new(), cache, backoff }
+        Self {
+            sink,
+            props,
+            metrics,
+            clock,
+            batch: Vec::new(),
+            cache,
+            backoff,
+            next_resend: Instant::now(),
+            _cache_lock: lock,
+        }
     }
 
     fn fail(&self, err: &SinkError) {
@@ -306,7 +436,10 @@ impl Lane {
     async fn run(mut self, mut rx: mpsc::Receiver<Arc<Emission>>) {
         let mut linger: Option<Instant> = None;
         loop {
-            let resend_at = (!self.cache.is_empty()).then(|| Instant::now() + self.backoff);
+            // With resendPriority -1, resend only while no live message waits.
+            let resend_at = (!self.cache.is_empty()
+                && !(self.props.resend_alter_queue && self.props.resend_priority < 0 && !rx.is_empty()))
+            .then_some(self.next_resend);
             tokio::select! {
                 e = rx.recv(), if self.cache.has_room() => {
                     let Some(e) = e else { break };
@@ -334,7 +467,7 @@ impl Lane {
                     self.offer_rows(rows).await;
                 }
                 _ = sleep_until_opt(resend_at) => {
-                    self.resend().await;
+                    self.resend_one().await;
                 }
             }
         }
@@ -342,21 +475,45 @@ impl Lane {
         if !rows.is_empty() {
             self.offer_rows(rows).await;
         }
-        // Keep resending what is cached for a while, then give up (counted).
+        self.close_cache().await;
+        if let Err(err) = self.sink.close().await {
+            self.fail(&err);
+        }
+    }
+
+    /// At close: a persistent cache keeps what is left for the next run
+    /// (which resends it first); otherwise the cache is resent for a while
+    /// (`resendInterval` apart), then given up (counted).
+    async fn close_cache(&mut self) {
+        let keep = self.props.enable_cache && self.props.cache_path.is_some() && !self.props.clean_cache_at_stop;
+        if self.cache.is_empty() {
+            return;
+        }
+        if keep {
+            tracing::info!(
+                rule = %self.props.rule_id,
+                path = %self.cache.path().display(),
+                count = self.cache.len(),
+                "{} sink: cached messages kept for the next run", self.sink.name()
+            );
+            return;
+        }
         let give_up = Instant::now() + CLOSE_DRAIN;
         while !self.cache.is_empty() && Instant::now() < give_up {
-            self.resend().await;
-            if !self.cache.is_empty() {
-                tokio::time::sleep(self.backoff.min(give_up.saturating_duration_since(Instant::now()))).await;
+            let wait = if self.resend_one().await {
+                Duration::from_millis(self.props.resend_interval_ms)
+            } else {
+                self.backoff
+            };
+            if !self.cache.is_empty() && !wait.is_zero() {
+                tokio::time::sleep(wait.min(give_up.saturating_duration_since(Instant::now()))).await;
             }
         }
         if !self.cache.is_empty() {
             let msg = format!("{} sink: {} cached messages undelivered at close", self.sink.name(), self.cache.len());
             tracing::error!(rule = %self.props.rule_id, "{msg}");
             self.metrics.exception(&msg, self.clock.now_ms());
-        }
-        if let Err(err) = self.sink.close().await {
-            self.fail(&err);
+            self.cache.clear();
         }
     }
 
@@ -375,7 +532,7 @@ impl Lane {
     }
 
     async fn offer(&mut self, m: Out) {
-        if !self.cache.is_empty() {
+        if !self.cache.is_empty() && self.props.live_waits_for_cache() {
             self.enqueue(m);
             return;
         }
@@ -399,29 +556,56 @@ impl Lane {
     }
 
     fn enqueue(&mut self, m: Out) {
+        if self.cache.is_empty() {
+            self.next_resend = Instant::now() + self.backoff;
+        }
         if self.cache.push(m.to_cached()).is_err() {
             let msg = format!("{} sink: cache full, message dropped", self.sink.name());
             self.metrics.exception(&msg, self.clock.now_ms());
         }
     }
 
-    /// Resends cached messages oldest first until one fails.
-    async fn resend(&mut self) {
-        while let Some(m) = self.cache.front() {
-            let m = Out::from_cached(m.clone());
-            match self.deliver(&m).await {
-                Ok(()) => {
-                    self.cache.pop();
-                    self.backoff = Duration::from_millis(self.props.retry_interval_ms.max(1));
-                }
-                Err(err) => {
-                    self.fail(&err);
-                    let max = Duration::from_millis(self.props.max_retry_interval_ms.max(self.props.retry_interval_ms));
-                    self.backoff = (self.backoff * 2).min(max);
-                    return;
+    /// Resends the oldest cached message; says whether it went through.
+    /// The next one is due `resendInterval` later, or after a doubled
+    /// backoff when this one failed.
+    async fn resend_one(&mut self) -> bool {
+        let Some(m) = self.cache.front() else { return true };
+        let mut m = Out::from_cached(m.clone());
+        if let Some(field) = &self.props.resend_indicator_field {
+            mark_resent(&mut m.message, field);
+        }
+        match self.deliver(&m).await {
+            Ok(()) => {
+                self.cache.pop();
+                self.backoff = Duration::from_millis(self.props.retry_interval_ms.max(1));
+                self.next_resend = Instant::now() + Duration::from_millis(self.props.resend_interval_ms);
+                true
+            }
+            Err(err) => {
+                self.fail(&err);
+                let max = Duration::from_millis(self.props.max_retry_interval_ms.max(self.props.retry_interval_ms));
+                self.backoff = (self.backoff * 2).min(max);
+                self.next_resend = Instant::now() + self.backoff;
+                false
+            }
+        }
+    }
+}
+
+/// Sets `field: true` in the row(s) of a resent message.
+fn mark_resent(message: &mut Json, field: &str) {
+    match message {
+        Json::Object(o) => {
+            o.insert(field.to_string(), Json::Bool(true));
+        }
+        Json::Array(a) => {
+            for r in a.iter_mut() {
+                if let Json::Object(o) = r {
+                    o.insert(field.to_string(), Json::Bool(true));
                 }
             }
         }
+        _ => {}
     }
 }
 
@@ -444,9 +628,10 @@ mod tests {
     use serde_json::json;
     use std::sync::Mutex;
 
-    /// Records messages; fails the first `fail` deliveries.
+    /// Records messages (and when they came); fails the first `fail` deliveries.
     struct Recorder {
         got: Arc<Mutex<Vec<Json>>>,
+        at: Arc<Mutex<Vec<Instant>>>,
         fail: usize,
     }
 
@@ -461,6 +646,7 @@ mod tests {
                     return Err(SinkError("down".into()));
                 }
                 self.got.lock().map_err(|_| SinkError("poisoned".into()))?.push(message.clone());
+                self.at.lock().map_err(|_| SinkError("poisoned".into()))?.push(Instant::now());
                 Ok(())
             })
         }
@@ -471,11 +657,17 @@ mod tests {
     }
 
     async fn run(props: Json, fail: usize, emissions: Vec<Emission>) -> (Vec<Json>, u64) {
+        let (got, _, exceptions) = run_timed(props, fail, emissions).await;
+        (got, exceptions)
+    }
+
+    async fn run_timed(props: Json, fail: usize, emissions: Vec<Emission>) -> (Vec<Json>, Vec<Instant>, u64) {
         let got = Arc::new(Mutex::new(Vec::new()));
+        let at = Arc::new(Mutex::new(Vec::new()));
         let metrics = Arc::new(RuleMetrics::default());
         let props = SinkProps::from_props(props.as_object().unwrap());
         let driver = SinkDriver {
-            sinks: vec![(Box::new(Recorder { got: got.clone(), fail }), props)],
+            sinks: vec![(Box::new(Recorder { got: got.clone(), at: at.clone(), fail }), props)],
             metrics: metrics.clone(),
             clock: Arc::new(SystemClock),
         };
@@ -486,7 +678,8 @@ mod tests {
         drop(tx);
         driver.run(rx).await;
         let got = got.lock().unwrap().clone();
-        (got, metrics.exceptions.load(Ordering::Relaxed))
+        let at = at.lock().unwrap().clone();
+        (got, at, metrics.exceptions.load(Ordering::Relaxed))
     }
 
     #[tokio::test]
@@ -515,5 +708,84 @@ mod tests {
         let (got, exceptions) = run(props, 4, (0..6).map(row).collect()).await;
         assert_eq!(got, (0..6).map(|i| json!({"i": i})).collect::<Vec<_>>());
         assert_eq!(exceptions, 4);
+    }
+
+    #[tokio::test]
+    async fn resend_interval_spaces_resent_messages() {
+        let props = json!({"sendSingle": true, "enableCache": true, "retryInterval": 1, "resendInterval": 80});
+        let (got, at, _) = run_timed(props, 1, (0..4).map(row).collect()).await;
+        assert_eq!(got, (0..4).map(|i| json!({"i": i})).collect::<Vec<_>>());
+        for w in at.windows(2) {
+            assert!(w[1] - w[0] >= Duration::from_millis(80), "resent {:?} apart", w[1] - w[0]);
+        }
+    }
+
+    #[tokio::test]
+    async fn alternate_queue_lets_live_messages_pass_the_cache() {
+        let props = json!({"sendSingle": true, "enableCache": true, "retryInterval": 200,
+            "resendAlterQueue": true, "resendIndicatorField": "resent"});
+        let (got, _) = run(props, 1, (0..4).map(row).collect()).await;
+        assert_eq!(got, vec![json!({"i": 1}), json!({"i": 2}), json!({"i": 3}), json!({"i": 0, "resent": true})]);
+        // resendPriority 1: the cache first, as without the alternate queue
+        let props = json!({"sendSingle": true, "enableCache": true, "retryInterval": 1,
+            "resendAlterQueue": true, "resendPriority": 1});
+        let (got, _) = run(props, 1, (0..4).map(row).collect()).await;
+        assert_eq!(got, (0..4).map(|i| json!({"i": i})).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn delayed_emissions_wait_and_keep_the_rule_order() {
+        let delayed =
+            |i: i64, ms: u64| Emission::Delayed { delay_ms: ms, rows: vec![vec![(Arc::from("i"), Value::Int(i))]] };
+        let start = Instant::now();
+        let (got, at, _) =
+            run_timed(json!({"sendSingle": true}), 0, vec![delayed(0, 150), row(1), delayed(2, 10), row(3)]).await;
+        assert_eq!(got, (0..4).map(|i| json!({"i": i})).collect::<Vec<_>>());
+        assert!(at[0] - start >= Duration::from_millis(150));
+        // later results are not released before an earlier delayed one
+        assert!(at.iter().all(|t| *t >= at[0]));
+    }
+
+    #[tokio::test]
+    async fn a_persistent_cache_is_resent_by_the_next_run() {
+        let dir = std::env::temp_dir().join(format!("oort-sink-persist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let props = |p: Json| SinkProps::from_props(p.as_object().unwrap()).with_cache_location(&dir, 0, "recorder");
+        let drive = |fail: usize, emissions: Vec<Emission>, p: SinkProps| {
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let sink = Recorder { got: got.clone(), at: Arc::new(Mutex::new(Vec::new())), fail };
+            let driver = SinkDriver {
+                sinks: vec![(Box::new(sink), p)],
+                metrics: Arc::new(RuleMetrics::default()),
+                clock: Arc::new(SystemClock),
+            };
+            let (tx, rx) = mpsc::unbounded_channel();
+            for e in emissions {
+                tx.send(e).unwrap();
+            }
+            async move {
+                // The rule runs a while before it stops.
+                let run = tokio::spawn(driver.run(rx));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                drop(tx);
+                run.await.unwrap();
+                got.lock().unwrap().clone()
+            }
+        };
+        let cfg = json!({"ruleId": "r", "sendSingle": true, "enableCache": true, "retryInterval": 60000, "memoryCacheThreshold": 2});
+        // The target fails throughout the first run: everything stays cached.
+        let first = drive(usize::MAX, (0..5).map(row).collect(), props(cfg.clone())).await;
+        assert!(first.is_empty());
+        assert!(dir.join("sink-cache/r-0-recorder.jsonl").exists());
+        // The next run resends it first, then its own results.
+        let second = drive(0, (5..7).map(row).collect(), props(cfg.clone())).await;
+        assert_eq!(second, (0..7).map(|i| json!({"i": i})).collect::<Vec<_>>());
+        assert!(!dir.join("sink-cache/r-0-recorder.jsonl").exists());
+        // cleanCacheAtStop: nothing is kept.
+        let mut clean = cfg.clone();
+        clean["cleanCacheAtStop"] = json!(true);
+        drive(usize::MAX, vec![row(9)], props(clean)).await;
+        assert!(drive(0, vec![], props(cfg)).await.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -252,7 +252,9 @@ impl RuleManager {
                 for (name, props) in a {
                     let mut props = props.as_object().cloned().unwrap_or_default();
                     props.entry("ruleId").or_insert_with(|| Json::from(id));
-                    sinks.push((connectors::build_sink(name, &props, &self.env)?, SinkProps::from_props(&props)));
+                    let common =
+                        SinkProps::from_props(&props).with_cache_location(&self.env.data_dir, sinks.len(), name);
+                    sinks.push((connectors::build_sink(name, &props, &self.env)?, common));
                 }
             }
             let _guard = self.handle.enter();

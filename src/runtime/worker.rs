@@ -452,7 +452,7 @@ fn handle_create_rule(
     let sink: render::SinkFn = Box::new(move |_t, batch| {
         for e in batch.drain(..) {
             match &e {
-                Emission::Rows(rows) => {
+                Emission::Rows(rows) | Emission::Delayed { rows, .. } => {
                     metrics.records_out.fetch_add(rows.len() as u64, Ordering::Relaxed);
                 }
                 Emission::Error(msg) => {

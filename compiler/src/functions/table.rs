@@ -51,7 +51,6 @@ const fn r(
 }
 
 const Y: bool = true;
-const N: bool = false;
 const V: usize = VARIADIC;
 
 /// Every built-in. Keep sorted by category, then name (a test checks it).
@@ -251,8 +250,8 @@ pub(crate) static ROWS: &[Row] = &[
     r("window_start", C::Window, K::Context, 0, 0, "", Y),
     // ------------------------------------------------------------ other
     r("coalesce", C::Other, K::Scalar, 1, V, "*", Y),
-    r("delay", C::Other, K::Scalar, 2, 2, "i*", N),
-    r("get_keyed_state", C::Other, K::Scalar, 3, 3, "*S*", N),
+    r("delay", C::Other, K::Scalar, 2, 2, "i*", Y),
+    r("get_keyed_state", C::Other, K::Scalar, 3, 3, "*S*", Y),
     r("isnull", C::Other, K::Scalar, 1, 1, "*", Y),
     r("newuuid", C::Other, K::Scalar, 0, 0, "", Y),
     r("unnest", C::Other, K::SetReturning, 1, 1, "a", Y),

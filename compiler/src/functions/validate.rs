@@ -13,6 +13,9 @@ use crate::plan::Literal;
 /// The type names `cast(x, type)` accepts.
 pub const CAST_TYPES: &[&str] = &["bigint", "float", "string", "boolean", "datetime", "bytea"];
 
+/// The value types `get_keyed_state(key, type, default)` converts to.
+pub const KEYED_STATE_TYPES: &[&str] = &["bigint", "float", "string", "boolean", "datetime"];
+
 /// Compression methods of `compress` / `decompress`.
 pub const COMPRESS_METHODS: &[&str] = &["zlib", "gzip", "flate", "zstd"];
 
@@ -111,6 +114,14 @@ pub fn validate_literal_args(sig: &FunctionSig, args: &[Option<&Literal>]) -> Re
                 return Err(format!("unsupported compression method {t}"));
             }
         }
+        "delay" if matches!(args.first(), Some(Some(Literal::Int(n))) if *n < 0) => {
+            return Err("Expect a non-negative integer for the delay time (parameter 1)".into());
+        }
+        "get_keyed_state" if arg1.is_some_and(|t| !KEYED_STATE_TYPES.contains(&t)) => {
+            return Err(
+                "Expect one of following value for the 2nd parameter: bigint, float, string, boolean, datetime.".into(),
+            );
+        }
         "lag" if matches!(args.get(1), Some(Some(Literal::Int(n))) if *n < 0) => {
             return Err("the index should not be a nagtive integer".into());
         }
@@ -180,6 +191,17 @@ mod tests {
             ("percentile_cont", vec![None, Some(Literal::Float(1.5))], Some("between 0 and 1")),
             ("changed_col", vec![Some(Literal::Int(1)), None], Some("Expect bool type for parameter 1")),
             ("abs", vec![Some(Literal::Null)], None),
+            ("delay", vec![Some(Literal::Int(200)), None], None),
+            ("delay", vec![None, None], None),
+            ("delay", vec![Some(Literal::Int(-5)), None], Some("non-negative integer for the delay time")),
+            ("delay", vec![Some(Literal::Float(1.5)), None], Some("Expect int type for parameter 1")),
+            ("delay", vec![s("1"), None], Some("Expect int type for parameter 1")),
+            ("delay", vec![None], Some("Expect 2 arguments but found 1.")),
+            ("get_keyed_state", vec![None, s("bigint"), None], None),
+            ("get_keyed_state", vec![None, s("int"), None], Some("Expect one of following value for the 2nd")),
+            ("get_keyed_state", vec![None, None, None], None),
+            ("get_keyed_state", vec![None, Some(Literal::Int(1)), None], Some("Expect string type for parameter 2")),
+            ("get_keyed_state", vec![None, s("float")], Some("Expect 3 arguments but found 2.")),
         ];
         for (name, args, want) in cases {
             let got = check(name, &args);

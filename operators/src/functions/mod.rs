@@ -28,6 +28,7 @@ pub mod datetime;
 pub mod external;
 pub mod hashing;
 pub mod json_path;
+pub mod keyed_state;
 pub mod math;
 pub mod object;
 pub mod other;

@@ -1,6 +1,15 @@
-//! The `mqtt` connector (rumqttc, MQTT 3.1.1): a source that subscribes to
-//! the stream's `DATASOURCE` topic filter, a sink that publishes results,
-//! and the embedded broker ([`broker`], rumqttd) that `oort serve` can run.
+//! The `mqtt` connector (rumqttc, MQTT 3.1.1 and 5): a source that
+//! subscribes to the stream's `DATASOURCE` topic filter, a sink that
+//! publishes results, and the embedded broker ([`broker`], rumqttd) that
+//! `oort serve` can run.
+//!
+//! `protocolVersion` picks rumqttc's 3.1.1 client (`3.1.1`, `4`, the
+//! default) or its v5 client (`5`); [`MqttClient`] and [`MqttEventLoop`]
+//! hide which one, so the source and sink are written once. TLS
+//! (`ssl://`, `tls://`, `mqtts://` servers) takes eKuiper's keys:
+//! `rootCaPath` (the CA that signs the broker; the system roots when
+//! absent), `certificationPath` + `privateKeyPath` (client certificate for
+//! mutual TLS) and `insecureSkipVerify` (accept any broker certificate).
 //!
 //! Connection settings come from a profile of `sources/mqtt.yaml`
 //! (`default` + the `CONF_KEY` section, see [`super::profile`]) for streams,
@@ -17,8 +26,10 @@
 pub mod broker;
 pub mod sink;
 pub mod source;
+pub mod tls;
 
 use super::ConnectorError;
+use rumqttc::v5::mqttbytes::v5::Packet as Packet5;
 use rumqttc::{MqttOptions, QoS, TlsConfiguration, Transport};
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
@@ -47,7 +58,7 @@ pub struct ClientConfig {
     pub password: Option<String>,
     /// `qos`: 0, 1 or 2.
     pub qos: QoS,
-    /// `protocolVersion`: only `3.1.1` (also written `4`) is supported.
+    /// `protocolVersion`: `3.1.1` (also written `4` or `3.1`) or `5`.
     pub protocol_version: String,
     /// `certificationPath`: client certificate (PEM) for mutual TLS.
     pub certification_path: Option<String>,
@@ -55,6 +66,8 @@ pub struct ClientConfig {
     pub private_key_path: Option<String>,
     /// `rootCaPath`: CA certificates (PEM) that sign the broker's certificate.
     pub root_ca_path: Option<String>,
+    /// `insecureSkipVerify`: accept any broker certificate (TLS still encrypts).
+    pub insecure_skip_verify: bool,
     /// `shareGroup`: subscribe as `$share/<group>/<topic>` (broker-side
     /// shared subscription, load-balanced among the group).
     pub share_group: Option<String>,
@@ -92,8 +105,8 @@ impl ClientConfig {
     /// Reads the settings; `default_server` fills a missing `server`.
     pub fn from_props(props: &Map<String, Json>, default_server: &str) -> Result<Self, ConnectorError> {
         let protocol_version = text(props, "protocolVersion").unwrap_or_else(|| "3.1.1".into());
-        if !matches!(protocol_version.as_str(), "3.1.1" | "4" | "3.1") {
-            return Err(bad("protocolVersion", format!("{protocol_version} is not supported; use 3.1.1")));
+        if !matches!(protocol_version.as_str(), "3.1.1" | "4" | "3.1" | "5" | "5.0") {
+            return Err(bad("protocolVersion", format!("{protocol_version} is not supported; use 3.1.1 or 5")));
         }
         let flag = |k: &str, d: bool| match props.get(k) {
             Some(Json::Bool(b)) => *b,
@@ -111,12 +124,16 @@ impl ClientConfig {
             certification_path: text(props, "certificationPath"),
             private_key_path: text(props, "privateKeyPath"),
             root_ca_path: text(props, "rootCaPath"),
+            insecure_skip_verify: flag("insecureSkipVerify", false),
             share_group: text(props, "shareGroup"),
             keep_alive_s: num("keepAlive", 30).max(5),
             clean_session: flag("cleanSession", true),
             buffer_length: num("bufferLength", 1024).max(1) as usize,
         };
         c.endpoint()?;
+        if c.certification_path.is_some() != c.private_key_path.is_some() {
+            return Err(bad("certificationPath", "certificationPath and privateKeyPath go together"));
+        }
         Ok(c)
     }
 
@@ -139,11 +156,20 @@ impl ClientConfig {
         Ok((tls, host.trim_matches(['[', ']']).to_string(), port))
     }
 
-    /// The rumqttc options; `id_hint` names the client when `clientid` is unset.
+    /// Whether the client speaks MQTT 5.
+    pub fn is_v5(&self) -> bool {
+        self.protocol_version.starts_with('5')
+    }
+
+    /// The client id: `clientid`, or a unique one made from `id_hint`.
+    fn id(&self, id_hint: &str) -> String {
+        self.client_id.clone().unwrap_or_else(|| unique_id(id_hint))
+    }
+
+    /// The rumqttc 3.1.1 options; `id_hint` names the client when `clientid` is unset.
     pub fn options(&self, id_hint: &str) -> Result<MqttOptions, ConnectorError> {
-        let (tls, host, port) = self.endpoint()?;
-        let id = self.client_id.clone().unwrap_or_else(|| unique_id(id_hint));
-        let mut o = MqttOptions::new(id, host, port);
+        let (_, host, port) = self.endpoint()?;
+        let mut o = MqttOptions::new(self.id(id_hint), host, port);
         o.set_keep_alive(Duration::from_secs(self.keep_alive_s));
         o.set_clean_session(self.clean_session);
         o.set_max_packet_size(16 << 20, 16 << 20);
@@ -151,23 +177,172 @@ impl ClientConfig {
         if let Some(u) = &self.username {
             o.set_credentials(u.clone(), self.password.clone().unwrap_or_default());
         }
-        if tls || self.root_ca_path.is_some() {
-            let read = |p: &str, what: &str| {
-                std::fs::read(p)
-                    .map_err(|e| ConnectorError::Open { connector: "mqtt".into(), message: format!("{what} {p}: {e}") })
-            };
-            let ca = match &self.root_ca_path {
-                Some(p) => read(p, "rootCaPath")?,
-                None => return Err(bad("rootCaPath", "TLS needs the CA certificate (PEM) of the broker")),
-            };
-            let client_auth = match (&self.certification_path, &self.private_key_path) {
-                (Some(c), Some(k)) => Some((read(c, "certificationPath")?, read(k, "privateKeyPath")?)),
-                (None, None) => None,
-                _ => return Err(bad("certificationPath", "certificationPath and privateKeyPath go together")),
-            };
-            o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple { ca, alpn: None, client_auth }));
+        if let Some(t) = self.transport()? {
+            o.set_transport(t);
         }
         Ok(o)
+    }
+
+    /// The rumqttc v5 options.
+    pub fn options_v5(&self, id_hint: &str) -> Result<rumqttc::v5::MqttOptions, ConnectorError> {
+        let (_, host, port) = self.endpoint()?;
+        let mut o = rumqttc::v5::MqttOptions::new(self.id(id_hint), host, port);
+        o.set_keep_alive(Duration::from_secs(self.keep_alive_s));
+        o.set_clean_start(self.clean_session);
+        o.set_max_packet_size(Some(16 << 20));
+        if let Some(u) = &self.username {
+            o.set_credentials(u.clone(), self.password.clone().unwrap_or_default());
+        }
+        if let Some(t) = self.transport()? {
+            o.set_transport(t);
+        }
+        Ok(o)
+    }
+
+    /// A client of the configured protocol version with its event loop;
+    /// `cap` bounds its request queue.
+    pub fn connect(&self, id_hint: &str, cap: usize) -> Result<(MqttClient, MqttEventLoop), ConnectorError> {
+        if self.is_v5() {
+            let (c, e) = rumqttc::v5::AsyncClient::new(self.options_v5(id_hint)?, cap);
+            Ok((MqttClient::V5(c), MqttEventLoop::V5(Box::new(e))))
+        } else {
+            let (c, e) = rumqttc::AsyncClient::new(self.options(id_hint)?, cap);
+            Ok((MqttClient::V4(c), MqttEventLoop::V4(Box::new(e))))
+        }
+    }
+
+    /// The TLS transport, when the server is `ssl://`, `tls://` or
+    /// `mqtts://` (or a `rootCaPath` is given).
+    fn transport(&self) -> Result<Option<Transport>, ConnectorError> {
+        let (tls, _, _) = self.endpoint()?;
+        if !(tls || self.root_ca_path.is_some()) {
+            return Ok(None);
+        }
+        let config = tls::client_config(self)?;
+        Ok(Some(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(config)))))
+    }
+}
+
+/// An MQTT client of either protocol version.
+#[derive(Clone)]
+pub enum MqttClient {
+    /// MQTT 3.1.1.
+    V4(rumqttc::AsyncClient),
+    /// MQTT 5.
+    V5(rumqttc::v5::AsyncClient),
+}
+
+fn qos5(q: QoS) -> rumqttc::v5::mqttbytes::QoS {
+    match q {
+        QoS::AtMostOnce => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+        QoS::AtLeastOnce => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+        QoS::ExactlyOnce => rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
+    }
+}
+
+impl MqttClient {
+    /// Queues a SUBSCRIBE without waiting.
+    pub fn try_subscribe(&self, filter: &str, qos: QoS) -> Result<(), String> {
+        match self {
+            Self::V4(c) => c.try_subscribe(filter, qos).map_err(|e| e.to_string()),
+            Self::V5(c) => c.try_subscribe(filter, qos5(qos)).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Queues a PUBLISH, waiting while the request queue is full.
+    pub async fn publish(&self, topic: String, qos: QoS, retain: bool, payload: Vec<u8>) -> Result<(), String> {
+        match self {
+            Self::V4(c) => c.publish(topic, qos, retain, payload).await.map_err(|e| e.to_string()),
+            Self::V5(c) => c.publish(topic, qos5(qos), retain, payload).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Queues a DISCONNECT, waiting for room.
+    pub async fn disconnect(&self) -> Result<(), String> {
+        match self {
+            Self::V4(c) => c.disconnect().await.map_err(|e| e.to_string()),
+            Self::V5(c) => c.disconnect().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Queues a DISCONNECT without waiting.
+    pub fn try_disconnect(&self) -> Result<(), String> {
+        match self {
+            Self::V4(c) => c.try_disconnect().map_err(|e| e.to_string()),
+            Self::V5(c) => c.try_disconnect().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// What an event loop reported, in the terms the source and sink need.
+#[derive(Debug)]
+pub enum MqttEvent {
+    /// The broker accepted the connection.
+    ConnAck,
+    /// The broker confirmed a subscription.
+    SubAck,
+    /// A message arrived.
+    Publish {
+        /// Its topic.
+        topic: String,
+        /// Its QoS.
+        qos: QoS,
+        /// Its payload.
+        payload: Arc<[u8]>,
+    },
+    /// The broker acknowledged a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) publish.
+    Acked,
+    /// A PUBLISH went out.
+    PublishSent,
+    /// The DISCONNECT went out.
+    DisconnectSent,
+    /// Anything else (pings, ...).
+    Other,
+}
+
+/// The event loop of an [`MqttClient`].
+pub enum MqttEventLoop {
+    /// MQTT 3.1.1.
+    V4(Box<rumqttc::EventLoop>),
+    /// MQTT 5.
+    V5(Box<rumqttc::v5::EventLoop>),
+}
+
+impl MqttEventLoop {
+    /// Drives the connection until the next event; an error means the
+    /// connection is lost (polling again reconnects).
+    pub async fn poll(&mut self) -> Result<MqttEvent, String> {
+        use rumqttc::{Event, Outgoing, Packet};
+        match self {
+            Self::V4(e) => Ok(match e.poll().await.map_err(|e| e.to_string())? {
+                Event::Incoming(Packet::ConnAck(_)) => MqttEvent::ConnAck,
+                Event::Incoming(Packet::SubAck(_)) => MqttEvent::SubAck,
+                Event::Incoming(Packet::Publish(p)) => {
+                    MqttEvent::Publish { topic: p.topic, qos: p.qos, payload: Arc::from(&p.payload[..]) }
+                }
+                Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_)) => MqttEvent::Acked,
+                Event::Outgoing(Outgoing::Publish(_)) => MqttEvent::PublishSent,
+                Event::Outgoing(Outgoing::Disconnect) => MqttEvent::DisconnectSent,
+                _ => MqttEvent::Other,
+            }),
+            Self::V5(e) => Ok(match e.poll().await.map_err(|e| e.to_string())? {
+                rumqttc::v5::Event::Incoming(Packet5::ConnAck(_)) => MqttEvent::ConnAck,
+                rumqttc::v5::Event::Incoming(Packet5::SubAck(_)) => MqttEvent::SubAck,
+                rumqttc::v5::Event::Incoming(Packet5::Publish(p)) => MqttEvent::Publish {
+                    topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                    qos: match p.qos {
+                        rumqttc::v5::mqttbytes::QoS::AtMostOnce => QoS::AtMostOnce,
+                        rumqttc::v5::mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
+                        rumqttc::v5::mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
+                    },
+                    payload: Arc::from(&p.payload[..]),
+                },
+                rumqttc::v5::Event::Incoming(Packet5::PubAck(_) | Packet5::PubComp(_)) => MqttEvent::Acked,
+                rumqttc::v5::Event::Outgoing(Outgoing::Publish(_)) => MqttEvent::PublishSent,
+                rumqttc::v5::Event::Outgoing(Outgoing::Disconnect) => MqttEvent::DisconnectSent,
+                _ => MqttEvent::Other,
+            }),
+        }
     }
 }
 
@@ -266,6 +441,8 @@ mod tests {
         let bad = json!({"qos": 3});
         assert!(ClientConfig::from_props(bad.as_object().unwrap(), DEFAULT_SERVER).is_err());
         let v5 = json!({"protocolVersion": "5"});
-        assert!(ClientConfig::from_props(v5.as_object().unwrap(), DEFAULT_SERVER).is_err());
+        assert!(ClientConfig::from_props(v5.as_object().unwrap(), DEFAULT_SERVER).unwrap().is_v5());
+        let v6 = json!({"protocolVersion": "6"});
+        assert!(ClientConfig::from_props(v6.as_object().unwrap(), DEFAULT_SERVER).is_err());
     }
 }

@@ -17,8 +17,8 @@ use super::super::format::SinkFormat;
 use super::super::sink::{Sink, SinkError, SinkFuture};
 use super::super::template::Template;
 use super::super::{ConnectorEnv, ConnectorError, profile};
-use super::{ClientConfig, ConnState, MAX_BACKOFF, MIN_BACKOFF};
-use rumqttc::{AsyncClient, Event, Outgoing, Packet, QoS};
+use super::{ClientConfig, ConnState, MAX_BACKOFF, MIN_BACKOFF, MqttClient, MqttEvent, MqttEventLoop};
+use rumqttc::QoS;
 use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,7 +39,7 @@ pub struct MqttSink {
 }
 
 struct Connection {
-    client: AsyncClient,
+    client: MqttClient,
     task: tokio::task::JoinHandle<()>,
     published: u64,
     done: Arc<AtomicU64>,
@@ -84,8 +84,7 @@ impl MqttSink {
 
     fn connect(&mut self) -> Result<&mut Connection, SinkError> {
         if self.conn.is_none() {
-            let opts = self.cfg.options(&self.key).map_err(|e| SinkError(e.to_string()))?;
-            let (client, eventloop) = AsyncClient::new(opts, 256);
+            let (client, eventloop) = self.cfg.connect(&self.key, 256).map_err(|e| SinkError(e.to_string()))?;
             let done = Arc::new(AtomicU64::new(0));
             let closing = Arc::new(AtomicBool::new(false));
             let task = tokio::spawn(drive(
@@ -105,7 +104,7 @@ impl MqttSink {
 
 /// Polls the client's event loop: counts acknowledgements, reconnects with backoff.
 async fn drive(
-    mut eventloop: rumqttc::EventLoop,
+    mut eventloop: MqttEventLoop,
     qos: QoS,
     server: String,
     key: String,
@@ -117,24 +116,24 @@ async fn drive(
     env.mqtt.set_state(&key, ConnState::Connecting);
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            Ok(MqttEvent::ConnAck) => {
                 backoff = MIN_BACKOFF;
                 env.mqtt.set_state(&key, ConnState::Connected);
             }
-            Ok(Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))) => {
+            Ok(MqttEvent::Acked) => {
                 done.fetch_add(1, Ordering::Release);
             }
-            Ok(Event::Outgoing(Outgoing::Publish(_))) if qos == QoS::AtMostOnce => {
+            Ok(MqttEvent::PublishSent) if qos == QoS::AtMostOnce => {
                 done.fetch_add(1, Ordering::Release);
             }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+            Ok(MqttEvent::DisconnectSent) => break,
             Ok(_) => {}
             Err(e) => {
                 if closing.load(Ordering::Acquire) {
                     break;
                 }
                 tracing::warn!(client = %key, server = %server, error = %e, "mqtt sink lost its connection; reconnecting");
-                env.mqtt.set_state(&key, ConnState::Disconnected(e.to_string()));
+                env.mqtt.set_state(&key, ConnState::Disconnected(e));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -158,7 +157,7 @@ impl Sink for MqttSink {
             let payload = self.format.encode(message);
             let (qos, retained) = (self.cfg.qos, self.retained);
             let conn = self.connect()?;
-            conn.client.publish(topic, qos, retained, payload).await.map_err(|e| SinkError(e.to_string()))?;
+            conn.client.publish(topic, qos, retained, payload).await.map_err(SinkError)?;
             conn.published += 1;
             Ok(())
         })

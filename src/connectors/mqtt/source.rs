@@ -13,13 +13,13 @@
 //! rule(s).
 
 use super::super::{ConnectorError, SourceContext, profile};
-use super::{ClientConfig, ConnState, MAX_BACKOFF, MIN_BACKOFF};
+use super::{ClientConfig, ConnState, MAX_BACKOFF, MIN_BACKOFF, MqttEvent};
 use crate::runtime::SourceFeed;
 use crate::runtime::clock::Clock;
 use crate::runtime::metrics::RuleMetrics;
 use oort_operators::source::{Payload, SourceRecord};
 use oort_operators::value::{Meta, Value};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rumqttc::QoS;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -55,12 +55,12 @@ pub fn spawn(ctx: SourceContext) -> Result<JoinHandle<()>, ConnectorError> {
         return Ok(attach_shared(ctx, cfg, topic));
     }
     let key = format!("rule/{}/source/{}", ctx.rule_id, ctx.stream.name);
-    let opts = cfg.options(&format!("{}-{}", ctx.rule_id, ctx.stream.name))?;
+    let conn = cfg.connect(&format!("{}-{}", ctx.rule_id, ctx.stream.name), 64)?;
     let (tx, rx) = mpsc::channel(cfg.buffer_length);
     let metrics = ctx.metrics.clone();
     let clock = ctx.clock.clone();
     let report: Report = Arc::new(move |m: &str| metrics.exception(m, clock.now_ms()));
-    let client = tokio::spawn(run_client(cfg, opts, topic, key.clone(), ctx.env.clone(), tx, report));
+    let client = tokio::spawn(run_client(cfg, conn, topic, key.clone(), ctx.env.clone(), tx, report));
     Ok(tokio::spawn(async move {
         let _stop = StopOnDrop { task: client, key, env: ctx.env.clone() };
         forward(
@@ -92,14 +92,13 @@ impl Drop for StopOnDrop {
 /// Reads the broker until the queue's reader goes away.
 async fn run_client(
     cfg: ClientConfig,
-    opts: rumqttc::MqttOptions,
+    (client, mut eventloop): (super::MqttClient, super::MqttEventLoop),
     topic: String,
     key: String,
     env: Arc<super::super::ConnectorEnv>,
     tx: mpsc::Sender<Message>,
     report: Report,
 ) {
-    let (client, mut eventloop) = AsyncClient::new(opts, 64);
     let filter = match &cfg.share_group {
         Some(g) => format!("$share/{g}/{topic}"),
         None => topic,
@@ -109,24 +108,22 @@ async fn run_client(
     env.mqtt.set_state(&key, ConnState::Connecting);
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            Ok(MqttEvent::ConnAck) => {
                 backoff = MIN_BACKOFF;
                 was_connected = true;
-                if let Err(e) = client.try_subscribe(filter.clone(), cfg.qos) {
+                if let Err(e) = client.try_subscribe(&filter, cfg.qos) {
                     report(&format!("mqtt source {}: subscribe {filter}: {e}", cfg.server));
                 }
             }
             // Connected means subscribed: from here on messages arrive.
-            Ok(Event::Incoming(Packet::SubAck(_))) => env.mqtt.set_state(&key, ConnState::Connected),
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                let payload: Arc<[u8]> = Arc::from(&p.payload[..]);
-                if tx.send((p.topic, p.qos, payload)).await.is_err() {
+            Ok(MqttEvent::SubAck) => env.mqtt.set_state(&key, ConnState::Connected),
+            Ok(MqttEvent::Publish { topic, qos, payload }) => {
+                if tx.send((topic, qos, payload)).await.is_err() {
                     break;
                 }
             }
             Ok(_) => {}
-            Err(e) => {
-                let why = e.to_string();
+            Err(why) => {
                 env.mqtt.set_state(&key, ConnState::Disconnected(why.clone()));
                 if was_connected {
                     was_connected = false;
@@ -250,8 +247,8 @@ fn open_shared(ctx: &SourceContext, cfg: ClientConfig, topic: String, sub: Arc<S
     let key = format!("shared/{}", ctx.stream.name);
     let env = ctx.env.clone();
     let clock = ctx.clock.clone();
-    let opts = match cfg.options(&format!("shared-{}", ctx.stream.name)) {
-        Ok(o) => o,
+    let conn = match cfg.connect(&format!("shared-{}", ctx.stream.name), 64) {
+        Ok(c) => c,
         Err(e) => {
             ctx.metrics.exception(&e.to_string(), clock.now_ms());
             return tokio::spawn(async {});
@@ -267,7 +264,7 @@ fn open_shared(ctx: &SourceContext, cfg: ClientConfig, topic: String, sub: Arc<S
             }
         }
     });
-    let client = tokio::spawn(run_client(cfg, opts, topic, key.clone(), env.clone(), tx, report));
+    let client = tokio::spawn(run_client(cfg, conn, topic, key.clone(), env.clone(), tx, report));
     tokio::spawn(async move {
         let _stop = StopOnDrop { task: client, key, env };
         forward(
