@@ -17,9 +17,17 @@
 //! running rules keep the old library until restarted, and a refused file leaves the installed
 //! version untouched. [`PluginManager::restore`] reloads every installed library at start-up.
 //!
-//! The adapters at the bottom make plugin instances look like built-ins: a plugin sink is a
-//! [`connectors::Sink`], a plugin source is spawned like a built-in source feeding the rule's
-//! [`crate::runtime::SourceFeed`], and a plugin function is a plain `Fn(&[Value]) -> Result`.
+//! The server builds one manager at boot ([`crate::server::start_plugins`]) and hands it to the
+//! connectors ([`crate::connectors::ConnectorEnv::plugins`]): a sink action or stream `TYPE` that
+//! is not built in is looked up here. The adapters at the bottom make plugin instances look like
+//! built-ins: a plugin sink is a [`connectors::Sink`] (a panic inside it makes it
+//! [fatal](connectors::Sink::fatal), which stops its rule only), a plugin source is spawned like a
+//! built-in source feeding the rule's [`crate::runtime::SourceFeed`] (a full feed answers
+//! "retry"), and a plugin function is found by the compiler through [`FunctionResolver`] (with
+//! the plugin's own `validate` at rule creation) and by the evaluator through
+//! [`FunctionProvider`]. Both look the registry up when a rule is created or (re)started, so new
+//! rules see a plugin installed a moment ago, and running rules keep the version they started
+//! with.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

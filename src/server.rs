@@ -106,6 +106,17 @@ pub async fn serve_until(
     }
     let manager = Arc::new(RuleManager::new(runtime.clone(), env, clock));
     restore(&manager, &store)?;
+    // Rules that failed fatally (an operator or plugin sink that panicked) stop promptly, even
+    // when nobody asks for their status.
+    let reaper = manager.clone();
+    let reap = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let m = reaper.clone();
+            let _ = tokio::task::spawn_blocking(move || m.reap_failed()).await;
+        }
+    });
     if cfg.rest.token.is_none() && !is_loopback(&cfg.rest.bind) {
         tracing::warn!(bind = %cfg.rest.bind, "the REST API listens beyond loopback without a token");
     }
@@ -114,6 +125,7 @@ pub async fn serve_until(
     tracing::info!(workers = runtime.workers(), rest = %addr, data_dir = %cfg.data_dir.display(), "oort started");
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     tracing::info!("shutting down: stopping rules and flushing sinks");
+    reap.abort();
     let sinks = manager.stop_all_draining();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         for s in sinks {

@@ -178,3 +178,68 @@ impl Catalog for BTreeMap<String, StreamDef> {
         self.get(name).or_else(|| self.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functions::{Category, FunctionKind, FunctionSig};
+    use crate::plan::{LogicalPlan, RuleOptions};
+
+    /// Two plugin functions: `echo` (scalar, exactly one argument) and `countplusone` (aggregate).
+    struct Plugins;
+
+    impl FunctionResolver for Plugins {
+        fn function(&self, name: &str) -> Option<FunctionSig> {
+            let kind = match name {
+                "echo" => FunctionKind::Scalar,
+                "countplusone" => FunctionKind::Aggregate,
+                _ => return None,
+            };
+            Some(FunctionSig {
+                name: name.into(),
+                category: Category::Other,
+                kind,
+                min_args: 0,
+                max_args: None,
+                implemented: true,
+            })
+        }
+
+        fn validate_call(&self, name: &str, arg_types: &[&str]) -> Result<(), String> {
+            match (name, arg_types) {
+                ("echo", [_]) | ("countplusone", [_]) => Ok(()),
+                _ => Err(format!("{name} expects 1 argument, got {}", arg_types.len())),
+            }
+        }
+    }
+
+    fn streams() -> BTreeMap<String, StreamDef> {
+        let def = crate::parse_stream_ddl(r#"CREATE STREAM demo (a BIGINT) WITH (DATASOURCE="demo")"#).expect("ddl");
+        BTreeMap::from([(def.name.clone(), def)])
+    }
+
+    #[test]
+    fn plugin_functions_bind_as_scalars_and_aggregates_and_are_validated() {
+        let streams = streams();
+        let with = CatalogWithFunctions { streams: &streams, functions: Some(&Plugins) };
+        let compile = |sql: &str, cat: &dyn Catalog| crate::compile_rule(sql, cat, RuleOptions::default());
+        compile("SELECT echo(a) FROM demo", &with).expect("scalar plugin function");
+        let plan =
+            compile("SELECT countPlusOne(a) FROM demo GROUP BY TUMBLINGWINDOW(ss, 1)", &with).expect("aggregate");
+        let mut node = &plan.root;
+        let aggregates = loop {
+            match node {
+                LogicalPlan::Aggregate { aggregates, .. } => break aggregates,
+                LogicalPlan::Project { input, .. } => node = input,
+                other => panic!("unexpected node {other:?}"),
+            }
+        };
+        assert_eq!(aggregates[0].name, "countplusone");
+        let e = compile("SELECT echo(a, 'x') FROM demo", &with).expect_err("plugin validate").to_string();
+        assert!(e.contains("echo expects 1 argument, got 2"), "{e}");
+        // Built-ins win, and without a resolver plugin names are unknown.
+        compile("SELECT upper('x') FROM demo", &with).expect("built-in");
+        let bare = CatalogWithFunctions { streams: &streams, functions: None };
+        assert!(compile("SELECT echo(a) FROM demo", &bare).is_err());
+    }
+}

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
         title = "Oort REST API",
         description = "eKuiper-compatible management API of Oort: streams, tables, rules, their status and metrics, plugins."
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, plugins::PluginKindPath)),
     modifiers(&BearerAuth),
     tags(
         (name = "system", description = "Server information, health and metrics"),

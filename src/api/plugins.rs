@@ -1,6 +1,6 @@
 //! `/plugins/{sources|sinks|functions}`: installing, listing, describing and deleting plugins,
 //! on eKuiper's paths and payloads. The handlers talk to the server's
-//! [`PluginManager`](crate::plugins::PluginManager) (through the connector environment) and, to
+//! [`PluginManager`] (through the connector environment) and, to
 //! refuse deleting a plugin in use, to the rule manager.
 //!
 //! Installing a name that is already installed hot-reloads it: rules started from then on bind

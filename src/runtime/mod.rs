@@ -402,5 +402,20 @@ impl RemoteWiring {
             s.start(id, plan, built.feeds, built.metrics.clone());
         }
         built.wiring
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_send_answers_full_instead_of_waiting() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let feed = SourceFeed { senders: vec![tx], threads: Arc::default(), next: Arc::default() };
+        assert!(feed.try_send(Vec::new()).unwrap());
+        assert!(!feed.try_send(Vec::new()).unwrap(), "the queue holds one batch: full");
+        assert!(rx.try_recv().is_ok());
+        assert!(feed.try_send(Vec::new()).unwrap(), "room again");
+        drop(rx);
+        assert!(matches!(feed.try_send(Vec::new()), Err(RuntimeError::Stopped)));
     }
 }
