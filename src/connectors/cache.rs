@@ -186,11 +186,12 @@ impl SinkCache {
 
     /// The oldest message, reading ahead from the log when memory is empty.
     pub fn front(&mut self) -> Option<&Json> {
-        if self.ahead.is_empty() && self.count > 0 {
-            if let Err(e) = self.read_ahead() {
-                tracing::error!(path = %self.path.display(), error = %e, "sink cache: cannot read back from disk; its messages are lost");
-                self.reset();
-            }
+        if self.ahead.is_empty()
+            && self.count > 0
+            && let Err(e) = self.read_ahead()
+        {
+            tracing::error!(path = %self.path.display(), error = %e, "sink cache: cannot read back from disk; its messages are lost");
+            self.reset();
         }
         self.ahead.front().map(|(m, _)| m)
     }

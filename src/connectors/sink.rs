@@ -437,9 +437,9 @@ impl Lane {
         let mut linger: Option<Instant> = None;
         loop {
             // With resendPriority -1, resend only while no live message waits.
-            let resend_at = (!self.cache.is_empty()
-                && !(self.props.resend_alter_queue && self.props.resend_priority < 0 && !rx.is_empty()))
-            .then_some(self.next_resend);
+            let live_first = self.props.resend_alter_queue && self.props.resend_priority < 0;
+            let live_waiting = live_first && !rx.is_empty();
+            let resend_at = (!self.cache.is_empty() && !live_waiting).then_some(self.next_resend);
             tokio::select! {
                 e = rx.recv(), if self.cache.has_room() => {
                     let Some(e) = e else { break };

@@ -154,7 +154,8 @@ impl FileSink {
     /// already there), else a free time-stamped name.
     fn next_path(&self) -> PathBuf {
         let taken = |p: &Path| std::fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false);
-        if !self.rolling() && !(self.file_type == FileType::Json && taken(&self.path)) {
+        let json_file_there = self.file_type == FileType::Json && taken(&self.path);
+        if !self.rolling() && !json_file_there {
             return self.path.clone();
         }
         let mut ms = std::time::SystemTime::now()
