@@ -402,6 +402,8 @@ impl RemoteWiring {
             s.start(id, plan, built.feeds, built.metrics.clone());
         }
         built.wiring
+    }
+}
 
 #[cfg(test)]
 mod tests {
