@@ -22,6 +22,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// The external keyed-state store read by `get_keyed_state`.
     pub store: KeyedStateConfig,
+    /// Running as one process of a timely cluster.
+    pub cluster: ClusterConfig,
     /// The folder of the configuration file (`etc` without one): connector
     /// configuration is read from its `sources/` and `sinks/` folders. Not a
     /// key of the file.
@@ -110,6 +112,42 @@ impl Default for RedisConfig {
     }
 }
 
+/// One process of a timely cluster: every process runs the same binary with
+/// the same host list and its own index. Process 0 serves REST and owns the
+/// rules; the others run workers and the sources that read on every process.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// `host:port` of every process, in process order (timely's own
+    /// communication listens there). Empty or one entry: a single process.
+    pub hosts: Vec<String>,
+    /// This process's index in `hosts`.
+    pub process: usize,
+}
+
+impl ClusterConfig {
+    /// Whether more than one process takes part.
+    pub fn is_cluster(&self) -> bool {
+        self.hosts.len() > 1
+    }
+
+    /// Checks that the index names one of the hosts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.is_cluster() && self.process >= self.hosts.len() {
+            return Err(format!(
+                "cluster.process is {} but cluster.hosts lists {} processes (indexes 0..{})",
+                self.process,
+                self.hosts.len(),
+                self.hosts.len() - 1
+            ));
+        }
+        if !self.is_cluster() && self.process != 0 {
+            return Err(format!("cluster.process is {} but cluster.hosts lists fewer than 2 processes", self.process));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -119,6 +157,7 @@ impl Default for Config {
             log_level: "info".into(),
             mqtt: MqttConfig::default(),
             store: KeyedStateConfig::default(),
+            cluster: ClusterConfig::default(),
             conf_dir: PathBuf::from("etc"),
         }
     }
@@ -167,6 +206,16 @@ mod tests {
         assert_eq!((r.store.ext_state_type.as_str(), r.store.redis.port), ("redis", 6380));
         let e = serde_yaml::from_str::<Config>("wrokers: 2").unwrap_err().to_string();
         assert!(e.contains("wrokers"), "{e}");
+    }
+
+    #[test]
+    fn cluster_section() {
+        let c: Config = serde_yaml::from_str("cluster:\n  hosts: [a:1, b:2]\n  process: 1\n").unwrap();
+        assert!(c.cluster.is_cluster());
+        assert!(c.cluster.validate().is_ok());
+        let bad: Config = serde_yaml::from_str("cluster:\n  hosts: [a:1, b:2]\n  process: 2\n").unwrap();
+        assert!(bad.cluster.validate().unwrap_err().contains("cluster.process is 2"));
+        assert!(!Config::default().cluster.is_cluster());
     }
 
     #[test]

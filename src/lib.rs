@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod check;
+pub mod cluster;
 pub mod config;
 pub mod connectors;
 pub mod keyed_state;

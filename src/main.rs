@@ -47,6 +47,13 @@ enum Command {
         /// Worker threads, overriding the configuration.
         #[arg(long)]
         workers: Option<usize>,
+        /// Every process of a timely cluster, `host:port,host:port,…` in process
+        /// order, overriding `cluster.hosts`.
+        #[arg(long, value_delimiter = ',')]
+        cluster_hosts: Option<Vec<String>>,
+        /// This process's index in the cluster host list, overriding `cluster.process`.
+        #[arg(long)]
+        cluster_process: Option<usize>,
     },
     /// Run rule-vector files (eKuiper rule-test format) and report `check: N passed, M failed`.
     Check {
@@ -155,7 +162,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { config, bind, data_dir, workers } => {
+        Command::Serve { config, bind, data_dir, workers, cluster_hosts, cluster_process } => {
             let path = config.or_else(|| Some(PathBuf::from("etc/oort.yaml")).filter(|p| p.exists()));
             let mut cfg = match &path {
                 Some(p) => oort::config::Config::load(p).map_err(anyhow::Error::msg)?,
@@ -170,6 +177,13 @@ fn main() -> anyhow::Result<()> {
             if let Some(w) = workers {
                 cfg.workers = w;
             }
+            if let Some(h) = cluster_hosts {
+                cfg.cluster.hosts = h;
+            }
+            if let Some(p) = cluster_process {
+                cfg.cluster.process = p;
+            }
+            cfg.cluster.validate().map_err(anyhow::Error::msg)?;
             init_tracing(&cfg.log_level);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -8,6 +8,9 @@
 //! sinks deliver what was already emitted and are flushed and closed, the
 //! workers are joined, and the process exits. Stopping for shutdown does not
 //! change what the store says should run.
+//!
+//! In a cluster (`cluster.hosts`), this is process 0; the other processes
+//! run [`crate::cluster::serve_follower`] instead.
 
 use crate::api::{self, AppState};
 use crate::config::Config;
@@ -15,7 +18,7 @@ use crate::connectors::{ConnectorEnv, memory::MemoryBus};
 use crate::rule::manager::RuleManager;
 use crate::rule::store::{Store, StoreError};
 use crate::runtime::clock::Clock;
-use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use crate::runtime::{ClusterRole, Runtime, RuntimeConfig, RuntimeError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,22 +68,39 @@ pub async fn serve_until(
     clock: Arc<dyn Clock>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // Every process evaluates rules, so every process reads keyed state.
+    if let Err(e) = crate::keyed_state::install(&cfg.store, &cfg.data_dir) {
+        tracing::error!("{e}; get_keyed_state answers its default");
+    }
+    if cfg.cluster.is_cluster() && cfg.cluster.process != 0 {
+        return crate::cluster::serve_follower(cfg, clock, shutdown).await;
+    }
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|source| ServerError::DataDir { path: cfg.data_dir.clone(), source })?;
     let store = Arc::new(Store::open(&cfg.data_dir)?);
     let listener = tokio::net::TcpListener::bind(&cfg.rest.bind)
         .await
         .map_err(|source| ServerError::Bind { addr: cfg.rest.bind.clone(), source })?;
-    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers: cfg.worker_count() }, clock.clone())?);
-    let mut env = ConnectorEnv::new(MemoryBus::default(), cfg.data_dir.clone()).with_conf_dir(cfg.conf_dir.clone());
+    let runtime_config = RuntimeConfig { workers: cfg.worker_count() };
+    let runtime = if cfg.cluster.is_cluster() {
+        tracing::info!(processes = cfg.cluster.hosts.len(), "connecting to the cluster as process 0");
+        let role = ClusterRole { hosts: cfg.cluster.hosts.clone(), process: 0, remote_sources: None };
+        let c = clock.clone();
+        let started = tokio::task::spawn_blocking(move || Runtime::start_in_cluster(runtime_config, c, role))
+            .await
+            .map_err(|e| RuntimeError::Start(e.to_string()))??;
+        Arc::new(started)
+    } else {
+        Arc::new(Runtime::start(runtime_config, clock.clone())?)
+    };
+    let mut env = ConnectorEnv::new(MemoryBus::default(), cfg.data_dir.clone())
+        .with_conf_dir(cfg.conf_dir.clone())
+        .with_cluster(crate::cluster::position(&cfg));
     if cfg.mqtt.embedded_broker {
         crate::connectors::mqtt::broker::start_embedded(cfg.mqtt.port, cfg.mqtt.v5_port);
         env = env.with_mqtt_server(format!("tcp://127.0.0.1:{}", cfg.mqtt.port));
     }
     let env = Arc::new(env);
-    if let Err(e) = crate::keyed_state::install(&cfg.store, &cfg.data_dir) {
-        tracing::error!("{e}; get_keyed_state answers its default");
-    }
     let manager = Arc::new(RuleManager::new(runtime.clone(), env, clock));
     restore(&manager, &store)?;
     if cfg.rest.token.is_none() && !is_loopback(&cfg.rest.bind) {

@@ -50,8 +50,26 @@ pub struct RuleHandles {
 /// Receives emissions on the worker thread: `(time, batch)`.
 pub type SinkFn = Box<dyn FnMut(Time, &mut Vec<Emission>)>;
 
+/// How a rule's dataflow is built beyond its plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// Move every emission to worker 0 before the sink closure (a cluster's
+    /// sinks run on process 0 only).
+    pub gather_emissions: bool,
+}
+
 /// Builds the dataflow of `plan` in `scope`.
 pub fn build<'s>(scope: Scope<'s, Time>, plan: Arc<RulePlan>, sink: SinkFn) -> Result<RuleHandles, RenderError> {
+    build_with(scope, plan, sink, BuildOptions::default())
+}
+
+/// Builds the dataflow of `plan` in `scope` with `options`.
+pub fn build_with<'s>(
+    scope: Scope<'s, Time>,
+    plan: Arc<RulePlan>,
+    sink: SinkFn,
+    options: BuildOptions,
+) -> Result<RuleHandles, RenderError> {
     let mut inputs = Vec::with_capacity(plan.sources.len());
     let mut decoded = Vec::with_capacity(plan.sources.len());
     let mut decoders = Vec::with_capacity(plan.sources.len());
@@ -73,7 +91,11 @@ pub fn build<'s>(scope: Scope<'s, Time>, plan: Arc<RulePlan>, sink: SinkFn) -> R
     } else {
         crate::window::render(scope, &plan, decoded)?
     };
-    let probe = sink_into(emissions, sink);
+    let probe = if options.gather_emissions {
+        sink_into_with(emissions, ExchangePact::new(|_: &Emission| 0u64), sink)
+    } else {
+        sink_into_with(emissions, Pipeline, sink)
+    };
     Ok(RuleHandles { inputs, decoders, probe })
 }
 
@@ -118,11 +140,15 @@ where
     })
 }
 
-/// Hands emissions to the sink closure and returns the rule's probe.
-fn sink_into(emissions: EmissionStream<'_>, mut sink: SinkFn) -> ProbeHandle<Time> {
+/// Hands emissions to the sink closure (on the workers `pact` moves them to)
+/// and returns the rule's probe.
+fn sink_into_with<P>(emissions: EmissionStream<'_>, pact: P, mut sink: SinkFn) -> ProbeHandle<Time>
+where
+    P: ParallelizationContract<Time, Vec<Emission>>,
+{
     let mut buf = Vec::new();
     let probed =
-        emissions.unary::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(Pipeline, "Sink", move |_cap, _info| {
+        emissions.unary::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(pact, "Sink", move |_cap, _info| {
             move |input, _output| {
                 input.for_each(|cap, data| {
                     buf.append(data);

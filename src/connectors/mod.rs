@@ -95,6 +95,39 @@ pub struct ConnectorEnv {
     pub mqtt: mqtt::MqttHub,
     /// The listener of `httppush` streams.
     pub http_push: http_push::HttpPushHub,
+    /// This process's place in a cluster (sources that read on every
+    /// process take their share by it).
+    pub cluster: ClusterPosition,
+}
+
+/// Which process of how many this is (`0` of `1` outside a cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterPosition {
+    /// This process's index.
+    pub process: usize,
+    /// How many processes take part.
+    pub processes: usize,
+}
+
+impl Default for ClusterPosition {
+    fn default() -> Self {
+        Self { process: 0, processes: 1 }
+    }
+}
+
+impl ClusterPosition {
+    /// Whether more than one process takes part.
+    pub fn is_cluster(&self) -> bool {
+        self.processes > 1
+    }
+}
+
+/// Whether a source type reads on every process of a cluster, each process
+/// taking its share (`mqtt`: a broker-side shared subscription; `file`: every
+/// n-th line). The others read on process 0 only, and the dataflow's exchange
+/// spreads their records.
+pub fn reads_on_every_process(source_type: &str) -> bool {
+    matches!(source_type.to_ascii_lowercase().as_str(), "mqtt" | "file")
 }
 
 impl ConnectorEnv {
@@ -108,7 +141,14 @@ impl ConnectorEnv {
             mqtt_default_server: mqtt::DEFAULT_SERVER.to_string(),
             mqtt: mqtt::MqttHub::default(),
             http_push: http_push::HttpPushHub::default(),
+            cluster: ClusterPosition::default(),
         }
+    }
+
+    /// Sets this process's place in a cluster.
+    pub fn with_cluster(mut self, cluster: ClusterPosition) -> Self {
+        self.cluster = cluster;
+        self
     }
 
     /// Sets the configuration folder (`etc`).

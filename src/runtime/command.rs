@@ -18,14 +18,18 @@ use serde::{Deserialize, Serialize};
 pub enum Command {
     /// Build the dataflow of a rule.
     ///
-    /// Contract: `(id, generation)` is not installed; its wiring was registered
-    /// before the command was sent. Every worker builds the dataflow named
+    /// Contract: `(id, generation)` is not installed; on the sending process
+    /// its wiring was registered before the command was sent (other processes
+    /// of a cluster build theirs when the command arrives). Every worker builds the dataflow named
     /// `rule:<id>` and starts draining its feed channels.
     CreateRule {
         /// Rule id.
         id: String,
         /// Distinguishes successive installations of the same id.
         generation: u64,
+        /// The rule's start time (ms): every worker of every process starts
+        /// the rule's inputs there, so processing-time windows agree.
+        anchor_ms: u64,
         /// The compiled plan.
         plan: Box<RulePlan>,
     },

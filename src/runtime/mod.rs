@@ -6,6 +6,14 @@
 //! Commands go to worker 0, which sequences them for every worker (see
 //! [`command`]). Sources are tokio tasks holding a [`SourceFeed`]; the sink
 //! driver holds the emission receiver.
+//!
+//! In a cluster ([`Runtime::start_in_cluster`]) every process starts the same
+//! pool; process 0 owns the rules and sends the commands, and the other
+//! processes build a rule's wiring themselves when its `CreateRule` reaches
+//! them, asking a [`RemoteSources`] to start the sources that read on every
+//! process. Sources that read on process 0 only have their inputs closed on
+//! the others, and every emission is gathered to worker 0, so one set of
+//! sinks on process 0 sees the rule's whole output.
 
 pub mod clock;
 pub mod command;
@@ -38,9 +46,37 @@ pub enum RuntimeError {
 /// Runtime configuration.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Worker threads.
+    /// Worker threads (per process, in a cluster).
     pub workers: usize,
 }
+
+/// This process's place in a timely cluster.
+#[derive(Clone)]
+pub struct ClusterRole {
+    /// `host:port` of every process, in process order.
+    pub hosts: Vec<String>,
+    /// This process's index in `hosts`.
+    pub process: usize,
+    /// On processes other than 0: starts the sources of a rule that read on
+    /// every process (process 0's rule manager starts its own).
+    pub remote_sources: Option<Arc<dyn RemoteSources>>,
+}
+
+/// Starts, on a process other than 0, the sources of a rule that read on
+/// every process (an MQTT shared subscription, a share of a file).
+pub trait RemoteSources: Send + Sync {
+    /// Which of the plan's sources this process reads, in plan order. The
+    /// inputs of the others are closed on this process's workers.
+    fn reads(&self, plan: &RulePlan) -> Vec<bool>;
+    /// Starts the sources this process reads; `feeds[i]` is `Some` exactly
+    /// where `reads` said so. The sources end when the rule is dropped (their
+    /// feeds close).
+    fn start(&self, rule_id: &str, plan: &RulePlan, feeds: Vec<Option<SourceFeed>>, metrics: Arc<RuleMetrics>);
+}
+
+/// Until when (ms) a rule is considered to hold open windows in a cluster:
+/// always, since a process cannot see that another one received data.
+const ALWAYS_ACTIVE_MS: u64 = u64::MAX / 4;
 
 /// Feeds one source of one rule: batches go round-robin to the workers.
 #[derive(Clone)]
@@ -108,6 +144,7 @@ pub struct Runtime {
     wiring: Arc<Wiring>,
     threads: Arc<Mutex<Vec<Thread>>>,
     workers: usize,
+    cluster: bool,
     generation: AtomicU64,
     guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
 }
@@ -115,6 +152,32 @@ pub struct Runtime {
 impl Runtime {
     /// Starts `config.workers` timely workers in this process.
     pub fn start(config: RuntimeConfig, clock: Arc<dyn Clock>) -> Result<Self, RuntimeError> {
+        Self::start_with(config, clock, None)
+    }
+
+    /// Starts this process's `config.workers` timely workers as one process of
+    /// a cluster; returns once every process is connected. Only process 0 may
+    /// install rules.
+    pub fn start_in_cluster(
+        config: RuntimeConfig,
+        clock: Arc<dyn Clock>,
+        role: ClusterRole,
+    ) -> Result<Self, RuntimeError> {
+        if role.hosts.len() < 2 || role.process >= role.hosts.len() {
+            return Err(RuntimeError::Start(format!(
+                "a cluster needs at least 2 hosts and a process index below their count (hosts: {}, process: {})",
+                role.hosts.len(),
+                role.process
+            )));
+        }
+        Self::start_with(config, clock, Some(role))
+    }
+
+    fn start_with(
+        config: RuntimeConfig,
+        clock: Arc<dyn Clock>,
+        role: Option<ClusterRole>,
+    ) -> Result<Self, RuntimeError> {
         let workers = config.workers.max(1);
         let (tx, rx) = crossbeam_channel::unbounded::<Command>();
         let wiring = Arc::new(Wiring::default());
@@ -124,13 +187,35 @@ impl Runtime {
         let t2 = threads.clone();
         let rx = Arc::new(rx);
         let worker_clock = clock.clone();
-        let guards = timely::execute(timely::Config::process(workers), move |worker| {
-            let _ = thread_tx.send((worker.index(), std::thread::current()));
+        let (timely_config, first_index, remote) = match &role {
+            None => (timely::Config::process(workers), 0, None),
+            Some(r) => (
+                timely::Config {
+                    communication: timely::CommunicationConfig::Cluster {
+                        threads: workers,
+                        process: r.process,
+                        addresses: r.hosts.clone(),
+                        report: false,
+                        zerocopy: false,
+                    },
+                    worker: timely::WorkerConfig::default(),
+                },
+                r.process * workers,
+                Some(RemoteWiring { sources: r.remote_sources.clone(), workers, threads: threads.clone() }),
+            ),
+        };
+        let cluster = role.is_some();
+        let remote = remote.map(Arc::new);
+        let guards = timely::execute(timely_config, move |worker| {
+            let local = worker.index() - first_index;
+            let _ = thread_tx.send((local, std::thread::current()));
             let ctx = WorkerContext {
                 commands: (*rx).clone(),
                 wiring: w2.clone(),
                 clock: worker_clock.clone(),
                 threads: t2.clone(),
+                first_index,
+                remote: remote.clone(),
             };
             worker::run(worker, ctx);
         })
@@ -151,6 +236,7 @@ impl Runtime {
             wiring,
             threads,
             workers,
+            cluster,
             generation: AtomicU64::new(1),
             guards: Mutex::new(Some(guards)),
         })
@@ -161,48 +247,21 @@ impl Runtime {
         self.workers
     }
 
-    /// Installs a rule on every worker.
+    /// Whether this runtime is one process of a cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// Installs a rule on every worker (of every process, in a cluster).
     pub fn install(&self, id: &str, plan: RulePlan) -> Result<InstalledRule, RuntimeError> {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        let per_worker = (plan.options.buffer_length / self.workers).max(4);
-        let sources = plan.sources.len();
-        let mut senders: Vec<Vec<mpsc::Sender<Vec<SourceRecord>>>> = vec![Vec::new(); sources];
-        let mut feeds = Vec::with_capacity(self.workers);
-        for _ in 0..self.workers {
-            let mut row = Vec::with_capacity(sources);
-            for s in senders.iter_mut() {
-                let (tx, rx) = mpsc::channel(per_worker);
-                s.push(tx);
-                row.push(Some(rx));
-            }
-            feeds.push(row);
-        }
-        let (sink_tx, sink_rx) = mpsc::unbounded_channel();
-        let metrics = Arc::new(RuleMetrics::default());
-        self.wiring.register(
-            id,
-            generation,
-            RuleWiring {
-                feeds,
-                sink: sink_tx,
-                metrics: metrics.clone(),
-                max_event_ts: Arc::new((0..sources).map(|_| AtomicU64::new(0)).collect()),
-                active_until: Arc::new(AtomicU64::new(0)),
-                anchor_ms: self.clock.now_ms(),
-                is_table: plan
-                    .sources
-                    .iter()
-                    .map(|s| s.def.kind == oort_compiler::catalog::StreamKind::Table)
-                    .collect(),
-                remaining: self.workers,
-            },
-        );
-        self.send(Command::CreateRule { id: id.to_string(), generation, plan: Box::new(plan) })?;
-        let feeds = senders
-            .into_iter()
-            .map(|s| SourceFeed { senders: s, threads: self.threads.clone(), next: Arc::new(AtomicUsize::new(0)) })
-            .collect();
-        Ok(InstalledRule { feeds, emissions: sink_rx, metrics, generation })
+        let anchor_ms = self.clock.now_ms();
+        let reads = vec![true; plan.sources.len()];
+        let built = build_wiring(&plan, self.workers, &reads, anchor_ms, self.cluster, &self.threads);
+        self.wiring.register(id, generation, built.wiring);
+        self.send(Command::CreateRule { id: id.to_string(), generation, anchor_ms, plan: Box::new(plan) })?;
+        let feeds = built.feeds.into_iter().flatten().collect();
+        Ok(InstalledRule { feeds, emissions: built.emissions, metrics: built.metrics, generation })
     }
 
     /// Removes a rule from every worker.
@@ -237,5 +296,93 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// A rule's wiring before the workers take their shares, and what the caller keeps.
+struct BuiltWiring {
+    wiring: RuleWiring,
+    /// One feed per plan source; `None` where this process does not read it.
+    feeds: Vec<Option<SourceFeed>>,
+    emissions: mpsc::UnboundedReceiver<Emission>,
+    metrics: Arc<RuleMetrics>,
+}
+
+/// Creates a rule's channels for this process's `workers` workers: a bounded
+/// feed per source per worker where `reads[source]`, and the emission queue.
+fn build_wiring(
+    plan: &RulePlan,
+    workers: usize,
+    reads: &[bool],
+    anchor_ms: u64,
+    cluster: bool,
+    threads: &Arc<Mutex<Vec<Thread>>>,
+) -> BuiltWiring {
+    let per_worker = (plan.options.buffer_length / workers).max(4);
+    let sources = plan.sources.len();
+    let mut senders: Vec<Vec<mpsc::Sender<Vec<SourceRecord>>>> = vec![Vec::new(); sources];
+    let mut feeds = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let mut row = Vec::with_capacity(sources);
+        for (s, tx_list) in senders.iter_mut().enumerate() {
+            if reads.get(s).copied().unwrap_or(false) {
+                let (tx, rx) = mpsc::channel(per_worker);
+                tx_list.push(tx);
+                row.push(Some(rx));
+            } else {
+                row.push(None);
+            }
+        }
+        feeds.push(row);
+    }
+    let (sink_tx, sink_rx) = mpsc::unbounded_channel();
+    let metrics = Arc::new(RuleMetrics::default());
+    let wiring = RuleWiring {
+        feeds,
+        sink: sink_tx,
+        metrics: metrics.clone(),
+        max_event_ts: Arc::new((0..sources).map(|_| AtomicU64::new(0)).collect()),
+        active_until: Arc::new(AtomicU64::new(if cluster { ALWAYS_ACTIVE_MS } else { 0 })),
+        anchor_ms,
+        is_table: plan.sources.iter().map(|s| s.def.kind == oort_compiler::catalog::StreamKind::Table).collect(),
+        remaining: workers,
+        gather: cluster,
+    };
+    let feeds = senders
+        .into_iter()
+        .map(|s| {
+            (!s.is_empty()).then(|| SourceFeed {
+                senders: s,
+                threads: threads.clone(),
+                next: Arc::new(AtomicUsize::new(0)),
+            })
+        })
+        .collect();
+    BuiltWiring { wiring, feeds, emissions: sink_rx, metrics }
+}
+
+/// How a process other than 0 wires a rule whose `CreateRule` reached it.
+pub struct RemoteWiring {
+    sources: Option<Arc<dyn RemoteSources>>,
+    workers: usize,
+    threads: Arc<Mutex<Vec<Thread>>>,
+}
+
+impl RemoteWiring {
+    /// Builds the rule's wiring on this process and starts its local sources.
+    /// The emission queue's receiver is dropped: emissions are gathered to
+    /// worker 0, on process 0.
+    pub fn wire(&self, id: &str, plan: &RulePlan, anchor_ms: u64) -> RuleWiring {
+        let reads = match &self.sources {
+            Some(s) => s.reads(plan),
+            None => vec![false; plan.sources.len()],
+        };
+        let built = build_wiring(plan, self.workers, &reads, anchor_ms, true, &self.threads);
+        if let Some(s) = &self.sources
+            && built.feeds.iter().any(Option::is_some)
+        {
+            s.start(id, plan, built.feeds, built.metrics.clone());
+        }
+        built.wiring
     }
 }

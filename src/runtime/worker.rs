@@ -57,6 +57,9 @@ pub struct RuleWiring {
     pub is_table: Vec<bool>,
     /// Workers that have not taken their share yet.
     pub remaining: usize,
+    /// Gather every emission to worker 0 before the sink (in a cluster, so
+    /// process 0's sinks see the whole output).
+    pub gather: bool,
 }
 
 /// Registry of rule wirings, keyed by `(rule id, generation)`.
@@ -73,9 +76,23 @@ impl Wiring {
         }
     }
 
-    fn take(&self, id: &str, generation: u64, worker: usize) -> Option<WorkerShare> {
+    /// Takes a worker's share of a rule's wiring; when none was registered
+    /// (a process of a cluster that did not send the command), `wire` builds
+    /// it first — once per process, under the registry's lock.
+    fn take(
+        &self,
+        id: &str,
+        generation: u64,
+        worker: usize,
+        wire: Option<&dyn Fn() -> RuleWiring>,
+    ) -> Option<WorkerShare> {
         let mut rules = self.rules.lock().ok()?;
         let key = (id.to_string(), generation);
+        if !rules.contains_key(&key)
+            && let Some(wire) = wire
+        {
+            rules.insert(key.clone(), wire());
+        }
         let w = rules.get_mut(&key)?;
         let feeds = w.feeds.get_mut(worker)?.iter_mut().map(|f| f.take()).collect();
         let share = WorkerShare {
@@ -86,6 +103,7 @@ impl Wiring {
             active_until: w.active_until.clone(),
             anchor_ms: w.anchor_ms,
             is_table: w.is_table.clone(),
+            gather: w.gather,
         };
         w.remaining = w.remaining.saturating_sub(1);
         if w.remaining == 0 {
@@ -103,6 +121,7 @@ struct WorkerShare {
     active_until: Arc<AtomicU64>,
     anchor_ms: u64,
     is_table: Vec<bool>,
+    gather: bool,
 }
 
 /// What every worker shares with the rest of the process.
@@ -115,12 +134,18 @@ pub struct WorkerContext {
     pub clock: Arc<dyn Clock>,
     /// Every worker thread of this process, to wake them when a watermark moves.
     pub threads: Arc<Mutex<Vec<Thread>>>,
+    /// Global index of this process's first worker (feeds are indexed locally).
+    pub first_index: usize,
+    /// On a process of a cluster that does not own the rules: builds a rule's
+    /// wiring when its `CreateRule` arrives.
+    pub remote: Option<Arc<super::RemoteWiring>>,
 }
 
 struct InstalledRule {
     generation: u64,
     dataflow: usize,
-    inputs: Vec<RuleInput>,
+    /// One per plan source; `None` once closed (a source this process does not read).
+    inputs: Vec<Option<RuleInput>>,
     decoders: Vec<SourceDecoder>,
     feeds: Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>,
     metrics: Arc<RuleMetrics>,
@@ -200,8 +225,8 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
         for (seq, cmd) in ready {
             applied = seq + 1;
             match cmd {
-                Command::CreateRule { id, generation, plan } => {
-                    handle_create_rule(worker, &ctx, &mut rules, id, generation, *plan);
+                Command::CreateRule { id, generation, anchor_ms, plan } => {
+                    handle_create_rule(worker, &ctx, &mut rules, id, generation, anchor_ms, *plan);
                 }
                 Command::DropRule { id, generation } => handle_drop_rule(worker, &mut rules, &id, generation),
                 Command::Shutdown => {
@@ -275,7 +300,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 rule.metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
-                let input = &mut rule.inputs[i];
+                let Some(input) = rule.inputs[i].as_mut() else { continue };
                 if rule.event_time {
                     let mut items = Vec::with_capacity(batch.len());
                     for rec in &batch {
@@ -306,7 +331,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
     if rule.event_time {
         // Inputs go to just past the watermark: rows at the watermark are complete.
         let wm = time::of_ms(watermark(&rule.max_event_ts, &rule.is_table, rule.late_tolerance_ms)) + 1;
-        for input in rule.inputs.iter_mut() {
+        for input in rule.inputs.iter_mut().flatten() {
             if *input.time() < wm {
                 input.advance_to(wm);
             } else if fed {
@@ -315,7 +340,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
             }
         }
     } else if fed {
-        for input in rule.inputs.iter_mut() {
+        for input in rule.inputs.iter_mut().flatten() {
             let t = time::after_batch(*input.time(), now);
             input.advance_to(t);
         }
@@ -330,7 +355,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
         && now >= rule.next_tick
         && rule.active_until.load(Ordering::Relaxed) + tick.grid_ms >= now
     {
-        for input in rule.inputs.iter_mut() {
+        for input in rule.inputs.iter_mut().flatten() {
             let t = time::of_ms(now);
             if *input.time() < t {
                 input.advance_to(t);
@@ -402,12 +427,19 @@ fn handle_create_rule(
     rules: &mut HashMap<String, InstalledRule>,
     id: String,
     generation: u64,
+    anchor_ms: u64,
     plan: RulePlan,
 ) {
     if let Some(old) = rules.get(&id).map(|r| r.generation) {
         handle_drop_rule(worker, rules, &id, old);
     }
-    let Some(share) = ctx.wiring.take(&id, generation, worker.index()) else {
+    let local = worker.index().saturating_sub(ctx.first_index);
+    let wire = ctx.remote.as_ref().map(|remote| {
+        let (id, plan) = (&id, &plan);
+        move || remote.wire(id, plan, anchor_ms)
+    });
+    let share = ctx.wiring.take(&id, generation, local, wire.as_ref().map(|w| w as &dyn Fn() -> RuleWiring));
+    let Some(share) = share else {
         tracing::error!(rule = %id, generation, "rule wiring missing; rule not installed on this worker");
         return;
     };
@@ -443,8 +475,10 @@ fn handle_create_rule(
             }
         }
     });
-    let built =
-        worker.dataflow_named::<Time, _, _>(&format!("rule:{id}"), |scope| render::build(scope, plan.clone(), sink));
+    let options = render::BuildOptions { gather_emissions: share.gather };
+    let built = worker.dataflow_named::<Time, _, _>(&format!("rule:{id}"), |scope| {
+        render::build_with(scope, plan.clone(), sink, options)
+    });
     let handles = match built {
         Ok(h) => h,
         Err(e) => {
@@ -458,9 +492,12 @@ fn handle_create_rule(
     let now = ctx.clock.now_ms();
     let anchor = share.anchor_ms.min(now);
     let tick = tick_of(&plan);
-    let mut inputs = handles.inputs;
+    // An input whose source this process does not read is closed at once, so
+    // it never holds back the rule's frontier.
+    let mut inputs: Vec<Option<RuleInput>> =
+        handles.inputs.into_iter().zip(&share.feeds).map(|(input, feed)| feed.is_some().then_some(input)).collect();
     if !plan.options.is_event_time {
-        for input in inputs.iter_mut() {
+        for input in inputs.iter_mut().flatten() {
             input.advance_to(time::of_ms(anchor));
         }
     }

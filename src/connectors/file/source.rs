@@ -2,7 +2,8 @@
 //! absolute) line by line; each non-empty line is one record in the stream's
 //! FORMAT (JSON lines, or delimited). A line that does not decode becomes a
 //! counted error in the rule, not the end of the source. The source ends at
-//! the end of the file.
+//! the end of the file. In a cluster of n processes, process p reads lines
+//! p, p + n, p + 2n, … (counting non-empty lines from 0).
 
 use super::super::{ConnectorError, SourceContext};
 use oort_operators::source::{Payload, SourceRecord};
@@ -40,10 +41,17 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
         let meta = Arc::new(meta);
         let mut lines = tokio::io::BufReader::new(file).lines();
         let mut batch = Vec::with_capacity(BATCH);
+        // In a cluster, process p of n reads lines p, p + n, p + 2n, ...
+        let share = ctx.env.cluster;
+        let mut line_no = 0usize;
         loop {
             match lines.next_line().await {
                 Ok(Some(line)) => {
                     if line.trim().is_empty() {
+                        continue;
+                    }
+                    line_no += 1;
+                    if (line_no - 1) % share.processes.max(1) != share.process {
                         continue;
                     }
                     batch.push(SourceRecord {

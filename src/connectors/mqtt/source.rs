@@ -44,7 +44,13 @@ pub fn spawn(ctx: SourceContext) -> Result<JoinHandle<()>, ConnectorError> {
         });
     }
     let props = profile::load(&ctx.env.conf_dir.join("sources"), "mqtt", ctx.stream.options.conf_key.as_deref())?;
-    let cfg = ClientConfig::from_props(&props, &ctx.env.mqtt_default_server)?;
+    let mut cfg = ClientConfig::from_props(&props, &ctx.env.mqtt_default_server)?;
+    if ctx.env.cluster.is_cluster() && cfg.share_group.is_none() {
+        // Every process of a cluster subscribes; the broker hands each message
+        // to one of them.
+        let owner = if ctx.stream.options.shared { &ctx.stream.name } else { &ctx.rule_id };
+        cfg.share_group = Some(cluster_share_group(owner));
+    }
     if ctx.stream.options.shared {
         return Ok(attach_shared(ctx, cfg, topic));
     }
@@ -305,5 +311,22 @@ impl Drop for Detach {
         {
             t.abort();
         }
+    }
+}
+
+/// The shared-subscription group the processes of a cluster use for a rule
+/// (or a `SHARED` stream): `oort_` and the name, with characters a group may
+/// not hold (`/`, `+`, `#`) replaced.
+fn cluster_share_group(owner: &str) -> String {
+    let clean: String = owner.chars().map(|c| if matches!(c, '/' | '+' | '#') { '_' } else { c }).collect();
+    format!("oort_{clean}")
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    #[test]
+    fn share_group_names_are_valid() {
+        assert_eq!(super::cluster_share_group("r1"), "oort_r1");
+        assert_eq!(super::cluster_share_group("a/b+#"), "oort_a_b__");
     }
 }
