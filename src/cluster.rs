@@ -84,12 +84,10 @@ pub async fn serve_follower(
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|source| ServerError::DataDir { path: cfg.data_dir.clone(), source })?;
     let pos = position(&cfg);
-    // Plugin functions and keyed state are evaluated on every process: load
-    // what this process's data directory holds (install plugins on every process).
+    // Plugin functions are evaluated on every process: load what this
+    // process's data directory holds (install plugins on every process).
+    // (Keyed state is installed by `serve_until` for every process.)
     let plugins = crate::server::start_plugins(&cfg);
-    if let Err(e) = crate::keyed_state::install(&cfg.store, &cfg.data_dir) {
-        tracing::error!("{e}; get_keyed_state answers its default");
-    }
     let env = Arc::new(
         ConnectorEnv::new(MemoryBus::default(), cfg.data_dir.clone())
             .with_conf_dir(cfg.conf_dir.clone())

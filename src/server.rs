@@ -70,6 +70,10 @@ pub async fn serve_until(
     clock: Arc<dyn Clock>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // Every process evaluates rules, so every process reads keyed state.
+    if let Err(e) = crate::keyed_state::install(&cfg.store, &cfg.data_dir) {
+        tracing::error!("{e}; get_keyed_state answers its default");
+    }
     if cfg.cluster.is_cluster() && cfg.cluster.process != 0 {
         return crate::cluster::serve_follower(cfg, clock, shutdown).await;
     }
@@ -101,9 +105,6 @@ pub async fn serve_until(
         env = env.with_mqtt_server(format!("tcp://127.0.0.1:{}", cfg.mqtt.port));
     }
     let env = Arc::new(env);
-    if let Err(e) = crate::keyed_state::install(&cfg.store, &cfg.data_dir) {
-        tracing::error!("{e}; get_keyed_state answers its default");
-    }
     let manager = Arc::new(RuleManager::new(runtime.clone(), env, clock));
     restore(&manager, &store)?;
     // Rules that failed fatally (an operator or plugin sink that panicked) stop promptly, even

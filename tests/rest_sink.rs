@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
+mod common;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use oort::connectors::ConnectorEnv;
@@ -44,7 +46,8 @@ async fn rest_sink_delivers_every_row_in_order_after_the_target_recovers() {
 
     let clock = Arc::new(SystemClock);
     let runtime = Arc::new(Runtime::start(RuntimeConfig { workers: 1 }, clock.clone()).unwrap());
-    let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()));
+    // Its own data directory: the sink's cache persists there.
+    let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), common::temp_dir("rest-sink")));
     let mgr = RuleManager::new(runtime, env, clock);
     mgr.create_stream(r#"CREATE STREAM s (seq BIGINT, name STRING) WITH (DATASOURCE="rest/in", TYPE="memory")"#)
         .unwrap();

@@ -100,7 +100,7 @@ async fn cached_rows_are_resent_in_order_after_a_kill_and_restart() {
     assert_eq!(r.status, 201, "{}", r.body);
 
     // Every row ends up in the rule's cache file.
-    let cache = dir.join("data/sink-cache/cached-0-rest.jsonl");
+    let cache = dir.join("data/sink-cache/cached.0.rest.jsonl");
     let deadline = Instant::now() + Duration::from_secs(30);
     while cached_lines(&cache) < n {
         assert!(

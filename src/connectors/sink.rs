@@ -20,11 +20,12 @@
 //! caching is off or the cache refuses it.
 //!
 //! The cache of a rule's sink lives under the data directory
-//! (`sink-cache/<rule>-<n>-<sink>.jsonl`), so what is undelivered when the
+//! (`sink-cache/<rule>.<n>.<sink>.jsonl`), so what is undelivered when the
 //! rule stops or the server stops or dies is resent, in order and before
 //! newer results, when the rule runs again (unless `cleanCacheAtStop`).
 //! One lane at a time opens a given cache file (a restarting rule waits for
-//! its previous lane to close).
+//! its previous lane to close); deleting the rule removes its cache files
+//! ([`remove_cached`]).
 //!
 //! Results of `delay(ms, x)` carry a release delay; the driver holds such
 //! an emission (and everything after it, to keep the rule's order) until
@@ -119,7 +120,7 @@ pub struct SinkProps {
     pub resend_indicator_field: Option<String>,
     /// `cleanCacheAtStop`: forget the cache when the rule stops instead of keeping it for the next run.
     pub clean_cache_at_stop: bool,
-    /// Where this sink's cache persists (`<data_dir>/sink-cache/<rule>-<n>-<sink>.jsonl`);
+    /// Where this sink's cache persists (`<data_dir>/sink-cache/<rule>.<n>.<sink>.jsonl`);
     /// `None` keeps it in a temporary file for the life of the lane.
     pub cache_path: Option<PathBuf>,
     /// The rule (`ruleId`), for names of cache files and messages.
@@ -215,7 +216,7 @@ impl SinkProps {
     /// Keeps the cache of the `index`-th sink of the rule under `data_dir`,
     /// so it survives restarts.
     pub fn with_cache_location(mut self, data_dir: &std::path::Path, index: usize, sink: &str) -> Self {
-        let file = format!("{}-{index}-{}.jsonl", sanitize(&self.rule_id), sanitize(sink));
+        let file = format!("{}.{index}.{}.jsonl", sanitize(&self.rule_id), sanitize(sink));
         self.cache_path = Some(data_dir.join("sink-cache").join(file));
         self
     }
@@ -609,6 +610,24 @@ fn mark_resent(message: &mut Json, field: &str) {
     }
 }
 
+/// Removes the persisted sink caches of a rule (when it is deleted).
+/// Names are `<rule>.<n>.<sink>.jsonl[.pos]` with `.` never in a sanitized
+/// rule id, so another rule's files never match.
+pub fn remove_cached(data_dir: &std::path::Path, rule_id: &str) {
+    let prefix = format!("{}.", sanitize(rule_id));
+    let Ok(entries) = std::fs::read_dir(data_dir.join("sink-cache")) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if ours && let Err(err) = std::fs::remove_file(e.path()) {
+            tracing::warn!(path = %e.path().display(), error = %err, "cannot remove the sink cache of a deleted rule");
+        }
+    }
+}
+
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
@@ -776,16 +795,27 @@ mod tests {
         // The target fails throughout the first run: everything stays cached.
         let first = drive(usize::MAX, (0..5).map(row).collect(), props(cfg.clone())).await;
         assert!(first.is_empty());
-        assert!(dir.join("sink-cache/r-0-recorder.jsonl").exists());
+        assert!(dir.join("sink-cache/r.0.recorder.jsonl").exists());
         // The next run resends it first, then its own results.
         let second = drive(0, (5..7).map(row).collect(), props(cfg.clone())).await;
         assert_eq!(second, (0..7).map(|i| json!({"i": i})).collect::<Vec<_>>());
-        assert!(!dir.join("sink-cache/r-0-recorder.jsonl").exists());
+        assert!(!dir.join("sink-cache/r.0.recorder.jsonl").exists());
         // cleanCacheAtStop: nothing is kept.
         let mut clean = cfg.clone();
         clean["cleanCacheAtStop"] = json!(true);
         drive(usize::MAX, vec![row(9)], props(clean)).await;
-        assert!(drive(0, vec![], props(cfg)).await.is_empty());
+        assert!(drive(0, vec![], props(cfg.clone())).await.is_empty());
+        // A deleted rule's cache goes; another rule's (`r.x`, `r2`) stays.
+        drive(usize::MAX, vec![row(1)], props(cfg)).await;
+        std::fs::write(dir.join("sink-cache/r2.0.recorder.jsonl"), "1\n").unwrap();
+        std::fs::write(dir.join("sink-cache/r.x.jsonl"), "1\n").unwrap();
+        remove_cached(&dir, "r");
+        let mut left: Vec<String> = std::fs::read_dir(dir.join("sink-cache"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["r.x.jsonl", "r2.0.recorder.jsonl"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -324,6 +324,7 @@ impl RuleManager {
     pub fn delete_rule(&self, id: &str) -> Result<(), ManagerError> {
         self.stop_rule(id)?;
         self.state().rules.remove(id);
+        connectors::sink::remove_cached(&self.env.data_dir, id);
         Ok(())
     }
 
