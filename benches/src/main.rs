@@ -1,46 +1,78 @@
-//! `oort-bench`: measurements anyone can re-run.
+//! `oort-bench`: measurements anyone can re-run, on the standard workload
+//! of WORKLOAD.md.
 //!
-//! `oort-bench idle --rules 1000 --workers 2 --seconds 10` installs that many
-//! windowed rules with no data and reports the process's CPU use and RSS
-//! while they sit idle (the cost of an idle rule should be nothing between
-//! window boundaries).
-//!
-//! `oort-bench window --records 10000000 --workers 2` feeds the standard
-//! workload (WORKLOAD.md: splitmix64 seed 42, 1,000 keys, ts +1 ms per event),
-//! generated batch by batch in memory, through Q2 — `SELECT deviceId,
-//! COUNT(*) AS c, AVG(temperature) AS t, MAX(humidity) AS h FROM demo GROUP BY
-//! deviceId, TUMBLINGWINDOW(ss, 10)` in event time — over a `TYPE="mock"`
-//! stream into a memory sink drained by a counting task. It prints one JSON
-//! line: records/s (first record in to last result out, generation
-//! included), peak RSS (VmHWM), RSS sampled every half second (flat when
-//! closed windows are freed), and check figures (rows, sum of counts, sum of
-//! `MAX(humidity)`; for 2,000,000 records WORKLOAD.md gives 199,993 rows,
-//! 2,000,000 and 18,080,848).
+//! - `oort-bench run --query q1 --feed memory --workers 1 --events 2000000 [--json]`
+//!   runs one query through the engine (in-process, from a file, or over
+//!   MQTT) and the reference floor on the same input, and reports events/s,
+//!   CPU seconds, peak RSS, output rows, the output checksum, the floor's
+//!   events/s and the ratio. `--rate R` makes it a latency run (memory feed,
+//!   paced at R events/s: Q1 arrival → sink, Q2/Q3 window close → result).
+//!   Q5 takes `--rules` and `--seconds` and reports CPU % and RSS.
+//! - `oort-bench idle` — CPU and RSS of idle rules; `oort-bench server` —
+//!   the `oort` binary's start-to-ready time and idle RSS.
+//! - `oort-bench all` runs everything and writes `benches/report/`
+//!   (results.jsonl, REPORT.md, throughput.svg); `oort-bench report`
+//!   rebuilds the page and chart from results.jsonl.
+//! - `oort-bench gen OUT [N]` writes the workload (byte-identical to gen.py).
 
+use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
-use oort::connectors::{ConnectorEnv, memory::MemoryBus};
-use oort::rule::manager::{RuleDef, RuleManager};
-use oort::runtime::clock::SystemClock;
-use oort::runtime::{Runtime, RuntimeConfig};
-use oort_operators::source::{Payload, SourceRecord};
-use oort_operators::value::Value;
-use serde_json::json;
+use oort_bench::checksum::Checksum;
+use oort_bench::engine::{self, Input, RunSpec};
+use oort_bench::floor::{self, FloorResult};
+use oort_bench::mqtt::{self, Broker};
+use oort_bench::queries::{Feed, Query};
+use oort_bench::sys::round;
+use oort_bench::workload::{self, DEFAULT_EVENTS, Workload};
+use oort_bench::{many_rules, report, server};
+use serde_json::{Value as Json, json};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "oort-bench", about = "Oort benchmark harness")]
+#[command(name = "oort-bench", about = "Oort benchmark harness (the standard IoT workload of WORKLOAD.md)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// The query.
+    #[arg(long, value_enum)]
+    query: Query,
+    /// Where events come from.
+    #[arg(long, value_enum, default_value = "memory")]
+    feed: Feed,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Events of the workload (Q5: taken from its start at --rate).
+    #[arg(long, default_value_t = DEFAULT_EVENTS)]
+    events: u64,
+    /// Events per second: makes it a latency run (Q1, Q2, Q3; memory feed). Q5: the feed rate.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Q5: installed rules.
+    #[arg(long, default_value_t = 10_000)]
+    rules: usize,
+    /// Q5: seconds to feed.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// One JSON line per run on stdout (no progress bar).
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// CPU and memory of a server holding idle rules.
+    /// One run: a query, a feed, a worker count.
+    Run(RunArgs),
+    /// CPU and memory of idle windowed rules.
     Idle {
-        /// Number of installed rules.
+        /// Installed rules.
         #[arg(long, default_value_t = 1000)]
         rules: usize,
         /// Worker threads.
@@ -49,239 +81,377 @@ enum Command {
         /// Seconds to measure.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// Window of every rule, in seconds (`TUMBLINGWINDOW(ss, N)`); 0 = rules without a window.
+        /// Window of every rule in seconds (`TUMBLINGWINDOW(ss, N)`); 0 = rules without a window.
         #[arg(long, default_value_t = 1)]
         window: u64,
     },
-    /// Throughput and memory of Q2 (10 s tumbling window GROUP BY deviceId, event time).
-    Window {
-        /// Number of records.
-        #[arg(long, default_value_t = 10_000_000)]
-        records: u64,
-        /// Worker threads.
-        #[arg(long, default_value_t = 1)]
-        workers: usize,
-        /// Records per batch handed to the rule.
-        #[arg(long, default_value_t = 1000)]
-        batch: u64,
+    /// Start-to-ready time and idle RSS of the `oort` server binary.
+    Server {
+        /// The binary (default: `oort` beside this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+    /// Every run; writes results.jsonl, REPORT.md and throughput.svg.
+    All {
+        /// Events of the throughput runs.
+        #[arg(long, default_value_t = DEFAULT_EVENTS)]
+        events: u64,
+        /// Events of the MQTT runs (the broker moves ~10⁵ messages/s here).
+        #[arg(long, default_value_t = 500_000)]
+        mqtt_events: u64,
+        /// Rules of the Q5 run.
+        #[arg(long, default_value_t = 10_000)]
+        q5_rules: usize,
+        /// Where the report goes.
+        #[arg(long, default_value = "benches/report")]
+        out: PathBuf,
+        /// Print each run's JSON line as it finishes (no progress bar).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild REPORT.md and throughput.svg from results.jsonl.
+    Report {
+        /// The report folder.
+        #[arg(long, default_value = "benches/report")]
+        dir: PathBuf,
+    },
+    /// Write the workload as JSON lines (byte-identical to gen.py).
+    Gen {
+        /// Output path, `-` for stdout.
+        out: PathBuf,
+        /// Events.
+        #[arg(default_value_t = DEFAULT_EVENTS)]
+        events: u64,
     },
 }
 
-/// The standard workload's generator (WORKLOAD.md): event `i` as a JSON line without the newline.
-struct Workload {
-    state: u64,
-}
-
-impl Workload {
-    fn new() -> Self {
-        Self { state: 42 }
+/// WORKLOAD.md's check figures for N = 2,000,000: `Some(true)` when the output matches them.
+fn check_figures(query: Query, events: u64, c: &Checksum) -> Option<bool> {
+    if events != DEFAULT_EVENTS {
+        return None;
     }
-
-    fn draw(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn event(&mut self, i: u64) -> String {
-        let (a, b, c) = (self.draw(), self.draw(), self.draw());
-        let t = b % 10_001;
-        format!(
-            "{{\"deviceId\":\"d{}\",\"temperature\":{}.{:02},\"humidity\":{},\"ts\":{}}}",
-            a % 1000,
-            t / 100,
-            t % 100,
-            c % 101,
-            1_700_000_000_000 + i
-        )
+    match query {
+        Query::Q1 => Some(c.rows == 998_887),
+        Query::Q2 => Some(c.rows == 199_993 && c.sum_c == 2_000_000 && c.sum_h == 18_080_848),
+        Query::Q3 => Some(c.rows == 400_978 && c.sum_c == 4_000_000),
+        _ => None,
     }
 }
 
-fn record(line: String, ts: u64) -> SourceRecord {
-    SourceRecord { payload: Payload::Bytes(Arc::from(line.into_bytes().into_boxed_slice())), meta: None, ts }
+fn work_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("oort-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("etc"))?;
+    Ok(dir)
 }
 
-/// Peak resident set size in MB (`/proc/self/status` VmHWM).
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+fn make_input(events: u64, dir: &Path) -> Input {
+    let demo = Arc::new(workload::generate(Workload::new(), events));
+    let events2 = events / 10;
+    let demo2 = Arc::new(workload::generate(Workload::demo2(), events2));
+    Input { demo, events, demo2, events2, dir: dir.to_path_buf() }
 }
 
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
+fn floor_of(query: Query, input: &Input, rules: usize) -> FloorResult {
+    floor::run(query, &input.demo, &input.demo2, rules)
 }
 
-async fn window_bench(records: u64, workers: usize, batch: u64) -> anyhow::Result<serde_json::Value> {
-    let clock = Arc::new(SystemClock);
-    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers }, clock.clone())?);
-    let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()));
-    let mgr = RuleManager::new(runtime.clone(), env, clock);
-    mgr.create_stream(
-        r#"CREATE STREAM demo (deviceId STRING, temperature FLOAT, humidity BIGINT, ts BIGINT) WITH (DATASOURCE="demo", TYPE="mock", FORMAT="JSON", TIMESTAMP="ts")"#,
-    )?;
-    let mut out = mgr.env().memory.subscribe("bench-out", 100_000);
-    // Count results as they come: rows, sum of counts, sum of MAX(humidity), time of the last one.
-    let counter = tokio::spawn(async move {
-        let (mut rows, mut count, mut hum) = (0u64, 0i64, 0i64);
-        let mut last = Instant::now();
-        while let Ok(Some((_, m))) = tokio::time::timeout(Duration::from_secs(3), out.recv()).await {
-            rows += 1;
-            if let Some(Value::Int(c)) = m.get("c") {
-                count += c;
-            }
-            if let Some(Value::Int(h)) = m.get("h") {
-                hum += h;
-            }
-            last = Instant::now();
+fn progress_wanted(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
+/// A throughput or latency run with its floor (and broker pair for MQTT).
+fn measured_run(
+    spec: RunSpec,
+    input: &Input,
+    floor: &FloorResult,
+    broker: Option<&Broker>,
+    bar: bool,
+) -> anyhow::Result<Json> {
+    let pair = match (spec.feed, broker) {
+        (Feed::Mqtt, Some(b)) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            Some(rt.block_on(mqtt::broker_pair(b, input.demo.clone(), input.events)).map_err(|e| anyhow!(e))?)
         }
-        (rows, count, hum, last)
-    });
-    let action = json!({"memory": {"topic": "bench-out", "sendSingle": true}});
-    let options = json!({"isEventTime": true, "lateTolerance": "60s", "bufferLength": 8});
-    mgr.create_rule(RuleDef {
-        id: "q2".into(),
-        sql: "SELECT deviceId, COUNT(*) AS c, AVG(temperature) AS t, MAX(humidity) AS h FROM demo \
-              GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)"
-            .into(),
-        actions: vec![action.as_object().cloned().unwrap_or_default()],
-        options: options.as_object().cloned().unwrap_or_default(),
-    })?;
-    let feed = mgr.feed("q2", "demo").ok_or_else(|| anyhow::anyhow!("no feed"))?;
-    let metrics = mgr.metrics("q2").ok_or_else(|| anyhow::anyhow!("no metrics"))?;
-    // Sample RSS while the run goes on.
-    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let t0 = Instant::now();
-    let sampler = {
-        let (sampling, metrics) = (sampling.clone(), metrics.clone());
-        tokio::spawn(async move {
-            let mut samples = Vec::new();
-            while sampling.load(Ordering::Relaxed) {
-                samples.push(json!({
-                    "s": round1(t0.elapsed().as_secs_f64()),
-                    "records_in": metrics.records_in.load(Ordering::Relaxed),
-                    "rss_mb": round1(rss_mb()),
-                }));
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            samples
-        })
+        _ => None,
     };
-    let mut workload = Workload::new();
-    let mut i = 0;
-    while i < records {
-        let n = batch.min(records - i);
-        let recs: Vec<SourceRecord> = (i..i + n).map(|j| record(workload.event(j), 1_700_000_000_000 + j)).collect();
-        feed.send(recs).await?;
-        i += n;
-    }
-    while metrics.records_in.load(Ordering::Relaxed) < records {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    // One record far ahead moves the watermark past every window of the run.
-    let last_ts = 1_700_000_000_000 + records + 60_000;
-    let closer = format!(r#"{{"deviceId":"close","temperature":0.0,"humidity":0,"ts":{last_ts}}}"#);
-    feed.send(vec![record(closer, last_ts)]).await?;
-    let (rows, count, hum, last) = counter.await?;
-    sampling.store(false, Ordering::Relaxed);
-    let samples = sampler.await?;
-    let wall = last.duration_since(t0).as_secs_f64();
-    let report = json!({
-        "bench": "window", "query": "Q2", "records": records, "workers": workers, "batch": batch,
-        "wall_s": (wall * 1000.0).round() / 1000.0,
-        "records_per_s": (records as f64 / wall).round(),
-        "peak_rss_mb": round1(peak_rss_mb()),
-        "rows": rows, "sum_count": count, "sum_max_humidity": hum,
-        "late": metrics.late.load(Ordering::Relaxed),
-        "rss_samples": samples,
+    let r = engine::run(spec, input, broker, bar)?;
+    let eps = r.events_per_sec();
+    let floor_eps = floor.events_per_sec();
+    let c = &r.checksum;
+    let mut rec = json!({
+        "kind": if spec.rate.is_some() { "latency" } else { "throughput" },
+        "query": spec.query.name(),
+        "feed": spec.feed.name(),
+        "workers": spec.workers,
+        "events": r.events,
+        "events_per_sec": round(eps, 0),
+        "secs": round(r.secs, 3),
+        "cpu_s": round(r.cpu_s, 2),
+        "peak_rss_mb": round(r.peak_rss_mb, 1),
+        "base_rss_mb": round(r.base_rss_mb, 1),
+        "rows": c.rows,
+        "checksum": c.hex(),
+        "sum_c": c.sum_c,
+        "sum_h": c.sum_h,
+        "late": r.late,
+        "exceptions": r.exceptions,
+        "complete": r.complete,
+        "floor_events_per_sec": round(floor_eps, 0),
+        "floor_rows": floor.checksum.rows,
+        "floor_checksum": floor.checksum.hex(),
+        "ratio_to_floor": round(eps / floor_eps.max(1e-9), 3),
+        "matches_floor": floor.checksum == *c,
+        "check_figures": check_figures(spec.query, r.events, c),
     });
-    mgr.stop_all();
-    runtime.shutdown();
-    Ok(report)
+    if let Some(rate) = spec.rate {
+        rec["rate"] = json!(rate);
+    }
+    if let Some(h) = &r.latency {
+        rec["samples"] = json!(h.len());
+        rec["p50_us"] = json!(h.value_at_quantile(0.50));
+        rec["p90_us"] = json!(h.value_at_quantile(0.90));
+        rec["p99_us"] = json!(h.value_at_quantile(0.99));
+        rec["p999_us"] = json!(h.value_at_quantile(0.999));
+        rec["max_us"] = json!(h.max());
+    }
+    if let (Some(p), Some(b)) = (pair, broker) {
+        rec["broker"] = json!(b.description);
+        rec["broker_pair_events_per_sec"] = json!(round(p.per_sec(), 0));
+        rec["broker_pair_received"] = json!(p.received);
+        rec["ratio_to_broker"] = json!(round(eps / p.per_sec().max(1e-9), 3));
+    }
+    Ok(rec)
 }
 
-/// User + system CPU seconds of this process (Linux `/proc/self/stat`).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+fn q5_record(workers: usize, rules: usize, rate: u64, seconds: u64) -> anyhow::Result<Json> {
+    let data = workload::generate(Workload::new(), rate * seconds);
+    let floor = floor::q5(&data, rules);
+    let r = many_rules::run_q5(workers, rules, rate, seconds, &data)?;
+    // Only the events actually fed count for the floor's rows.
+    let fed: Vec<u8> = workload::lines(&data)
+        .take(r.events as usize)
+        .flat_map(|l| l.iter().copied().chain(std::iter::once(b'\n')))
+        .collect();
+    let floor_fed = floor::q5(&fed, rules);
+    let floor_eps = floor.events_per_sec();
+    Ok(json!({
+        "kind": "many_rules",
+        "query": "q5",
+        "feed": "memory",
+        "workers": workers,
+        "rules": rules,
+        "rate": rate,
+        "events": r.events,
+        "events_per_sec": round(r.events_per_sec, 1),
+        "secs": round(r.secs, 2),
+        "install_s": round(r.install_s, 2),
+        "cpu_s": round(r.cpu_s, 2),
+        "cpu_percent": round(r.cpu_percent, 1),
+        "rss_mb": round(r.rss_mb, 1),
+        "peak_rss_mb": round(r.peak_rss_mb, 1),
+        "base_rss_mb": round(r.base_rss_mb, 1),
+        "rows": r.checksum.rows,
+        "records_out": r.records_out,
+        "checksum": r.checksum.hex(),
+        "floor_events_per_sec": round(floor_eps, 0),
+        "floor_cpu_percent_at_rate": round(rate as f64 / floor_eps.max(1e-9) * 100.0, 3),
+        "floor_rows": floor_fed.checksum.rows,
+        "floor_checksum": floor_fed.checksum.hex(),
+        "matches_floor": floor_fed.checksum == r.checksum,
+        "ratio_to_floor": Json::Null,
+    }))
 }
 
-/// Resident set size in MB (`/proc/self/status` VmRSS).
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+fn idle_record(workers: usize, rules: usize, seconds: u64, window_s: u64) -> anyhow::Result<Json> {
+    let r = many_rules::run_idle(workers, rules, seconds, window_s)?;
+    Ok(json!({
+        "kind": "idle_rules",
+        "window_s": window_s,
+        "workers": workers,
+        "rules": r.rules,
+        "install_s": round(r.install_s, 2),
+        "secs": round(r.secs, 2),
+        "cpu_percent": round(r.cpu_percent, 2),
+        "rss_mb": round(r.rss_mb, 1),
+        "base_rss_mb": round(r.base_rss_mb, 1),
+    }))
+}
+
+fn server_record(binary: Option<PathBuf>, dir: &Path) -> Json {
+    let Some(bin) = binary.or_else(server::find_binary) else {
+        return json!({"kind": "skipped", "what": "server footprint",
+            "reason": "no oort binary beside oort-bench (cargo build --release -p oort --bin oort)"});
+    };
+    match server::measure(&bin, dir, Duration::from_secs(3)) {
+        Ok(r) => json!({
+            "kind": "server",
+            "binary": r.binary.display().to_string(),
+            "ready_ms": round(r.ready_ms, 1),
+            "idle_rss_mb": round(r.idle_rss_mb, 1),
+        }),
+        Err(e) => json!({"kind": "skipped", "what": "server footprint", "reason": e.to_string()}),
+    }
+}
+
+fn print_record(rec: &Json, json_lines: bool) {
+    if json_lines {
+        println!("{rec}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(rec).unwrap_or_default());
+    }
+}
+
+fn run_one(a: RunArgs) -> anyhow::Result<()> {
+    let dir = work_dir()?;
+    if a.query == Query::Q5 {
+        let rec = q5_record(a.workers, a.rules, a.rate.unwrap_or(1000), a.seconds)?;
+        print_record(&rec, a.json);
+        return Ok(());
+    }
+    if a.rate.is_some() && a.feed != Feed::Memory {
+        return Err(anyhow!("latency runs (--rate) use the memory feed"));
+    }
+    let input = make_input(a.events, &dir);
+    let floor = floor_of(a.query, &input, 0);
+    let broker = match a.feed {
+        Feed::Mqtt => Some(mqtt::start_broker(&dir).map_err(|e| anyhow!("MQTT unavailable: {e}"))?),
+        _ => None,
+    };
+    let spec = RunSpec { query: a.query, feed: a.feed, workers: a.workers, rate: a.rate };
+    let rec = measured_run(spec, &input, &floor, broker.as_ref(), progress_wanted(a.json))?;
+    print_record(&rec, a.json);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn machine_line() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cores} cores ({cpu})")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_all(events: u64, mqtt_events: u64, q5_rules: usize, out: &Path, json_lines: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let dir = work_dir()?;
+    let bar = progress_wanted(json_lines);
+    let mut records: Vec<Json> = Vec::new();
+    let push = |rec: Json, records: &mut Vec<Json>| {
+        if json_lines {
+            println!("{rec}");
+        } else {
+            eprintln!("done: {}", rec);
+        }
+        records.push(rec);
+    };
+    let started = std::time::Instant::now();
+    // Footprint and rule-count runs first, before the large input is resident.
+    push(server_record(None, &dir), &mut records);
+    match idle_record(2, 1000, 10, 1) {
+        Ok(r) => push(r, &mut records),
+        Err(e) => push(json!({"kind": "skipped", "what": "idle rules", "reason": e.to_string()}), &mut records),
+    }
+    match q5_record(2, q5_rules, 1000, 10) {
+        Ok(r) => push(r, &mut records),
+        Err(e) => push(json!({"kind": "skipped", "what": "q5", "reason": e.to_string()}), &mut records),
+    }
+
+    // Latency runs on small inputs.
+    {
+        let input = make_input(50_000, &dir);
+        let floor = floor_of(Query::Q1, &input, 0);
+        let spec = RunSpec { query: Query::Q1, feed: Feed::Memory, workers: 1, rate: Some(10_000) };
+        push(measured_run(spec, &input, &floor, None, bar)?, &mut records);
+        let input = make_input(200_000, &dir);
+        let floor = floor_of(Query::Q2, &input, 0);
+        let spec = RunSpec { query: Query::Q2, feed: Feed::Memory, workers: 1, rate: Some(20_000) };
+        push(measured_run(spec, &input, &floor, None, bar)?, &mut records);
+    }
+
+    // Throughput: every query in-process on 1 and 2 workers, Q1 and Q2 from a file.
+    let input = make_input(events, &dir);
+    for query in [Query::Q1, Query::Q2, Query::Q3, Query::Q4] {
+        let floor = floor_of(query, &input, 0);
+        for workers in [1, 2] {
+            let spec = RunSpec { query, feed: Feed::Memory, workers, rate: None };
+            push(measured_run(spec, &input, &floor, None, bar)?, &mut records);
+        }
+        if matches!(query, Query::Q1 | Query::Q2) {
+            let spec = RunSpec { query, feed: Feed::File, workers: 1, rate: None };
+            push(measured_run(spec, &input, &floor, None, bar)?, &mut records);
+        }
+    }
+    drop(input);
+
+    // MQTT.
+    match mqtt::start_broker(&dir) {
+        Ok(broker) => {
+            let input = make_input(mqtt_events, &dir);
+            let floor = floor_of(Query::Q1, &input, 0);
+            let spec = RunSpec { query: Query::Q1, feed: Feed::Mqtt, workers: 1, rate: None };
+            match measured_run(spec, &input, &floor, Some(&broker), bar) {
+                Ok(r) => push(r, &mut records),
+                Err(e) => push(json!({"kind": "skipped", "what": "Q1 over MQTT", "reason": e.to_string()}), &mut records),
+            }
+        }
+        Err(e) => push(json!({"kind": "skipped", "what": "Q1 over MQTT", "reason": e}), &mut records),
+    }
+
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(out.join("results.jsonl"), text)?;
+    let header = format!(
+        "Measured by `cargo run --release -p oort-bench -- all --events {events}` on {} in {:.0} s, \
+         {} events per throughput run ({} over MQTT). Every figure of one table comes from the same run of the harness.",
+        machine_line(),
+        started.elapsed().as_secs_f64(),
+        events,
+        mqtt_events
+    );
+    write_report(&records, out, &header)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn write_report(records: &[Json], out: &Path, header: &str) -> anyhow::Result<()> {
+    std::fs::write(out.join("REPORT.md"), report::markdown(records, header))?;
+    report::chart(records, &out.join("throughput.svg"))?;
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Window { records, workers, batch } => {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            let report = rt.block_on(window_bench(records, workers, batch.max(1)))?;
-            println!("{report}");
+        Command::Run(a) => run_one(a),
+        Command::Idle { rules, workers, seconds, window } => {
+            print_record(&idle_record(workers, rules, seconds, window)?, true);
             Ok(())
         }
-        Command::Idle { rules, workers, seconds, window } => {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            rt.block_on(async move {
-                let clock = Arc::new(SystemClock);
-                let runtime = Arc::new(Runtime::start(RuntimeConfig { workers }, clock.clone())?);
-                let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()));
-                let mgr = RuleManager::new(runtime.clone(), env, clock);
-                mgr.create_stream(
-                    r#"CREATE STREAM demo (deviceId STRING, temperature FLOAT) WITH (DATASOURCE="demo", TYPE="mock")"#,
-                )?;
-                let t0 = Instant::now();
-                for i in 0..rules {
-                    let sql = if window > 0 {
-                        format!(
-                            "SELECT deviceId, avg(temperature) FROM demo WHERE deviceId = \"d{}\" GROUP BY deviceId, TUMBLINGWINDOW(ss, {window})",
-                            i % 1000
-                        )
-                    } else {
-                        format!("SELECT * FROM demo WHERE deviceId = \"d{}\"", i % 1000)
-                    };
-                    let action = json!({"nop": {}});
-                    mgr.create_rule(RuleDef {
-                        id: format!("r{i}"),
-                        sql,
-                        actions: vec![action.as_object().cloned().unwrap_or_default()],
-                        options: Default::default(),
-                    })?;
-                }
-                let install = t0.elapsed();
-                // Let installation settle, then measure.
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                let (c0, w0) = (cpu_seconds(), Instant::now());
-                tokio::time::sleep(Duration::from_secs(seconds)).await;
-                let (c1, wall) = (cpu_seconds(), w0.elapsed().as_secs_f64());
-                let cpu_pct = (c1 - c0) / wall * 100.0;
-                let report = json!({
-                    "bench": "idle", "rules": rules, "workers": workers, "window_s": window,
-                    "install_s": install.as_secs_f64(), "measured_s": wall,
-                    "cpu_percent_of_one_core": (cpu_pct * 10.0).round() / 10.0,
-                    "rss_mb": (rss_mb() * 10.0).round() / 10.0,
-                });
-                println!("{report}");
-                mgr.stop_all();
-                runtime.shutdown();
-                anyhow::Ok(())
-            })
+        Command::Server { binary } => {
+            let dir = work_dir()?;
+            print_record(&server_record(binary, &dir), true);
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(())
+        }
+        Command::All { events, mqtt_events, q5_rules, out, json } => run_all(events, mqtt_events, q5_rules, &out, json),
+        Command::Report { dir } => {
+            let text = std::fs::read_to_string(dir.join("results.jsonl"))?;
+            let records: Vec<Json> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+            let old = std::fs::read_to_string(dir.join("REPORT.md")).unwrap_or_default();
+            let header = old.lines().nth(2).unwrap_or("").to_string();
+            write_report(&records, &dir, &header)
+        }
+        Command::Gen { out, events } => {
+            if out.as_os_str() == "-" {
+                let stdout = std::io::stdout();
+                let mut lock = std::io::BufWriter::new(stdout.lock());
+                workload::write_to(&mut lock, events)?;
+            } else {
+                let mut f = std::io::BufWriter::new(std::fs::File::create(&out)?);
+                workload::write_to(&mut f, events)?;
+            }
+            Ok(())
         }
     }
 }
