@@ -95,6 +95,11 @@ impl RowWriter {
         }
     }
 
+    /// The last row written.
+    pub fn last(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Ends the row and returns its canonical bytes.
     pub fn end(&mut self) -> &[u8] {
         self.buf.push(b'}');

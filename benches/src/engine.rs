@@ -170,6 +170,8 @@ fn spawn_sink(
         let mut w = RowWriter::default();
         let mut latency = new_histogram()?;
         let mut emission_times = Vec::new();
+        // OORT_BENCH_SHOW_ROWS=n prints the first n output rows (canonical form) to stderr.
+        let mut show: u64 = std::env::var("OORT_BENCH_SHOW_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
         while let Some(e) = emissions.blocking_recv() {
             metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
             let now = Instant::now();
@@ -179,6 +181,10 @@ fn spawn_sink(
             }
             for row in &rows {
                 checksum.add_values(&mut w, row.iter().map(|(k, v)| (&**k, v)));
+                if show > 0 {
+                    show -= 1;
+                    eprintln!("{}", String::from_utf8_lossy(w.last()));
+                }
                 if let Some(arr) = &arrivals {
                     let device = row.iter().find(|(k, _)| &**k == "deviceId").and_then(|(_, v)| v.as_str());
                     let temp = row.iter().find(|(k, _)| &**k == "temperature").map(|(_, v)| temperature_key(v));
@@ -285,12 +291,13 @@ fn feed_paced(
     Ok(())
 }
 
-/// Window latencies: for each close, the last emission before the next close.
-fn window_latencies(closes: &[Instant], emissions: &[Instant]) -> anyhow::Result<Histogram<u64>> {
+/// Window latencies: for each close, the last emission before the next
+/// close (or before the closing records went in, which close the rest).
+fn window_latencies(closes: &[Instant], emissions: &[Instant], closers_at: Instant) -> anyhow::Result<Histogram<u64>> {
     let mut h = new_histogram()?;
     for (k, c) in closes.iter().enumerate() {
-        let next = closes.get(k + 1);
-        let last = emissions.iter().filter(|e| **e >= *c && next.is_none_or(|n| **e < *n)).max();
+        let next = closes.get(k + 1).copied().unwrap_or(closers_at);
+        let last = emissions.iter().filter(|e| **e >= *c && **e < next).max();
         if let Some(l) = last {
             let _ = h.record((l.duration_since(*c).as_micros() as u64).max(1));
         }
@@ -422,6 +429,7 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     }
     // Wait until every event is in.
     let mut complete = wait_for(|| metrics.records_in.load(Ordering::Relaxed), total);
+    let closers_at = Instant::now();
     if query.event_time() && complete {
         let now = clock.now_ms();
         for f in feeds.iter().take(query.streams().len()) {
@@ -471,7 +479,7 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     let latency = match (spec.rate, query.window_hop_ms()) {
         (None, _) => None,
         (Some(_), None) => Some(outcome.latency),
-        (Some(_), Some(_)) => Some(window_latencies(&closes, &outcome.emission_times)?),
+        (Some(_), Some(_)) => Some(window_latencies(&closes, &outcome.emission_times, closers_at)?),
     };
     Ok(EngineResult {
         checksum: outcome.checksum,

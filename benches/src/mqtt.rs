@@ -16,6 +16,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A broker to run MQTT feeds through.
@@ -142,7 +143,13 @@ async fn drive(mut eventloop: EventLoop) {
 
 /// A subscriber counting messages on a topic.
 pub struct Counter {
-    task: tokio::task::JoinHandle<(u64, Option<Instant>, Option<Instant>)>,
+    task: tokio::task::JoinHandle<()>,
+    count: Arc<AtomicU64>,
+    /// ns after `origin` of the last message.
+    last_ns: Arc<AtomicU64>,
+    origin: Instant,
+    n: u64,
+    stall: Duration,
 }
 
 impl Counter {
@@ -151,7 +158,6 @@ impl Counter {
     pub async fn start(broker: &Broker, topic: &str, n: u64, stall: Duration) -> Result<Self, String> {
         let (client, mut eventloop) = AsyncClient::new(options("oort-bench-sub", broker), 16);
         client.subscribe(topic, QoS::AtMostOnce).await.map_err(|e| format!("subscribe: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
                 Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => break,
@@ -159,36 +165,48 @@ impl Counter {
                 Ok(Err(e)) => return Err(format!("subscriber: {e}")),
                 Err(_) => return Err("subscriber: no SUBACK in 5 s".into()),
             }
-            if Instant::now() > deadline {
-                return Err("subscriber: no SUBACK in 5 s".into());
-            }
         }
+        let origin = Instant::now();
+        let count = Arc::new(AtomicU64::new(0));
+        let last_ns = Arc::new(AtomicU64::new(0));
+        let (c, l) = (count.clone(), last_ns.clone());
+        // No timer per message: the stall watchdog lives in `finish`.
         let task = tokio::spawn(async move {
             let _client = client;
-            let (mut count, mut first, mut last) = (0u64, None, None);
-            while count < n {
-                match tokio::time::timeout(stall, eventloop.poll()).await {
-                    Ok(Ok(Event::Incoming(Packet::Publish(_)))) => {
-                        let now = Instant::now();
-                        first.get_or_insert(now);
-                        last = Some(now);
-                        count += 1;
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(_))) => {
+                        l.store(origin.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        if c.fetch_add(1, Ordering::Relaxed) + 1 >= n {
+                            break;
+                        }
                     }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(_)) | Err(_) => break,
+                    Ok(_) => {}
+                    Err(_) => break,
                 }
             }
-            (count, first, last)
         });
-        Ok(Self { task })
+        Ok(Self { task, count, last_ns, origin, n, stall })
     }
 
     /// Messages received and the time of the last one.
     pub async fn finish(self) -> (u64, Option<Instant>) {
-        match self.task.await {
-            Ok((count, _, last)) => (count, last),
-            Err(_) => (0, None),
+        let mut seen = self.count.load(Ordering::Relaxed);
+        let mut since = Instant::now();
+        while !self.task.is_finished() && seen < self.n {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.count.load(Ordering::Relaxed);
+            if now != seen {
+                seen = now;
+                since = Instant::now();
+            } else if since.elapsed() >= self.stall {
+                break;
+            }
         }
+        self.task.abort();
+        let count = self.count.load(Ordering::Relaxed);
+        let last = (count > 0).then(|| self.origin + Duration::from_nanos(self.last_ns.load(Ordering::Relaxed)));
+        (count, last)
     }
 }
 
@@ -219,4 +237,38 @@ pub async fn broker_pair(broker: &Broker, data: Arc<Vec<u8>>, n: u64) -> Result<
     let (received, last) = counter.finish().await;
     let secs = last.map(|l| l.duration_since(t0).as_secs_f64()).unwrap_or(f64::NAN);
     Ok(PairResult { sent, received, secs })
+}
+
+/// WORKLOAD.md's ceiling: `mosquitto_pub -l` reading the JSON-lines file →
+/// broker → a rumqttc subscriber, QoS 0. `None` when `mosquitto_pub` is not installed.
+pub async fn mosquitto_pub_pair(broker: &Broker, file: &Path, n: u64) -> Option<Result<PairResult, String>> {
+    let bin = ["/usr/bin/mosquitto_pub", "/usr/local/bin/mosquitto_pub"].iter().map(PathBuf::from).find(|p| p.is_file())?;
+    let topic = format!("oortbench/mosquitto_pub/{}", std::process::id());
+    let counter = match Counter::start(broker, &topic, n, Duration::from_secs(5)).await {
+        Ok(c) => c,
+        Err(e) => return Some(Err(e)),
+    };
+    let (host, port, file) = (broker.host.clone(), broker.port.to_string(), file.to_path_buf());
+    let t0 = Instant::now();
+    let publisher = tokio::task::spawn_blocking(move || {
+        let input = std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        Command::new(bin)
+            .args(["-h", &host, "-p", &port, "-t", &topic, "-q", "0", "-l"])
+            .stdin(input)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("mosquitto_pub: {e}"))
+    });
+    let status = match publisher.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Some(Err(e)),
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let (received, last) = counter.finish().await;
+    if !status.success() {
+        return Some(Err(format!("mosquitto_pub exited with {status}")));
+    }
+    let secs = last.map(|l| l.duration_since(t0).as_secs_f64()).unwrap_or(f64::NAN);
+    Some(Ok(PairResult { sent: n, received, secs }))
 }
