@@ -25,18 +25,16 @@ const EVENTS: usize = 10_000;
 fn plan(query: Query, event_time: bool) -> RulePlan {
     let mut catalog: BTreeMap<String, StreamDef> = BTreeMap::new();
     for name in query.streams() {
-        let def = oort_compiler::parse_stream_ddl(&stream_ddl(name, &StreamSource::Mock)).unwrap();
+        let def = oort_compiler::parse_stream_ddl(&stream_ddl(name, &StreamSource::Mock)).expect("workload DDL parses");
         catalog.insert(def.name.clone(), def);
     }
     let opts = RuleOptions { is_event_time: event_time, late_tolerance_ms: 0, ..Default::default() };
-    oort_compiler::compile_rule(&query.sql(0), &catalog, opts).unwrap()
+    oort_compiler::compile_rule(&query.sql(0), &catalog, opts).expect("workload query compiles")
 }
 
 fn records() -> Vec<SourceRecord> {
     let data = workload::generate(Workload::new(), EVENTS as u64);
-    workload::lines(&data)
-        .map(|l| SourceRecord { payload: Payload::Bytes(Arc::from(l)), meta: None, ts: 0 })
-        .collect()
+    workload::lines(&data).map(|l| SourceRecord { payload: Payload::Bytes(Arc::from(l)), meta: None, ts: 0 }).collect()
 }
 
 fn decoder(plan: &RulePlan) -> SourceDecoder {
@@ -81,7 +79,7 @@ fn evaluate(c: &mut Criterion) {
     let mut g = c.benchmark_group("evaluate");
     g.throughput(Throughput::Elements(items.len() as u64));
     g.bench_function("q1_where_and_select", |b| {
-        let mut query = RowQuery::new(q1.clone()).unwrap();
+        let mut query = RowQuery::new(q1.clone()).expect("Q1 renders as a row query");
         let mut out: Vec<Emission> = Vec::with_capacity(items.len());
         b.iter(|| {
             for item in &items {
@@ -108,7 +106,12 @@ fn window(c: &mut Criterion) {
     let mut g = c.benchmark_group("window");
     g.throughput(Throughput::Elements(n));
     g.sample_size(10);
-    timely::execute_directly(move |worker| {
+    // A single-thread worker built here (execute_directly wants a Send closure, criterion's group is not).
+    let alloc = timely::communication::Allocator::Thread(timely::communication::allocator::Thread::default());
+    let mut worker =
+        timely::worker::Worker::new(timely::WorkerConfig::default(), alloc, Some(std::time::Instant::now()));
+    let worker = &mut worker;
+    {
         g.bench_function("q2_tumbling_group_by_1000_keys", |b| {
             b.iter_batched(
                 || items.clone(),
@@ -125,7 +128,7 @@ fn window(c: &mut Criterion) {
                     let index = worker.next_dataflow_index();
                     let handles = worker
                         .dataflow::<Time, _, _>(|scope| render::build(scope, q2.clone(), sink))
-                        .unwrap();
+                        .expect("Q2 renders");
                     let mut inputs = handles.inputs;
                     let input = &mut inputs[0];
                     for chunk in batch.chunks(1024) {
@@ -146,7 +149,7 @@ fn window(c: &mut Criterion) {
             )
         });
         g.finish();
-    });
+    }
 }
 
 /// The echo function plugin: `target/release/libecho_function.so` when it

@@ -308,11 +308,8 @@ fn window_latencies(closes: &[Instant], emissions: &[Instant], closers_at: Insta
 /// Runs `spec` over `input`. `broker` is required for the MQTT feed.
 pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: bool) -> anyhow::Result<EngineResult> {
     let query = spec.query;
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    let tokio_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
     let _enter = tokio_rt.enter();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runtime = Runtime::start(RuntimeConfig { workers: spec.workers }, clock.clone())?;
@@ -347,10 +344,10 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     let installed = runtime.install(&rule_id, plan.clone())?;
     let metrics = installed.metrics.clone();
 
-    let arrivals: Option<Arrivals> =
-        (latency_run && query == Query::Q1).then(|| Arc::new(Mutex::new(HashMap::new())));
+    let arrivals: Option<Arrivals> = (latency_run && query == Query::Q1).then(|| Arc::new(Mutex::new(HashMap::new())));
     let meter = Meter::start();
-    let progress = Arc::new(Progress { start: Instant::now(), rows: AtomicU64::new(0), last_out_ns: AtomicU64::new(0) });
+    let progress =
+        Arc::new(Progress { start: Instant::now(), rows: AtomicU64::new(0), last_out_ns: AtomicU64::new(0) });
     let sink = spawn_sink(
         installed.emissions,
         metrics.clone(),
@@ -361,7 +358,9 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     let feeds = installed.feeds;
     let total = input.total(query);
 
-    let bar = progress_bar.then(|| crate::report::progress_bar(total, &format!("{} {} w{}", query.name(), spec.feed.name(), spec.workers)));
+    let bar = progress_bar.then(|| {
+        crate::report::progress_bar(total, &format!("{} {} w{}", query.name(), spec.feed.name(), spec.workers))
+    });
     let watching = Arc::new(AtomicBool::new(true));
     let watcher = bar.clone().map(|bar| {
         let (metrics, watching) = (metrics.clone(), watching.clone());

@@ -196,6 +196,7 @@ fn measured_run(
         "events_per_sec": round(eps, 0),
         "secs": round(r.secs, 3),
         "cpu_s": round(r.cpu_s, 2),
+        "events_per_cpu_s": round(r.events as f64 / r.cpu_s.max(1e-9), 0),
         "peak_rss_mb": round(r.peak_rss_mb, 1),
         "base_rss_mb": round(r.base_rss_mb, 1),
         "rows": c.rows,
@@ -228,18 +229,19 @@ fn measured_run(
     {
         // The ceiling is the fastest complete plain pair (the stricter comparison).
         let complete = |p: &mqtt::PairResult| p.received == input.events;
-        let rumqttc: Vec<mqtt::PairResult> =
-            before.iter().chain(after.iter()).map(|(p, _)| *p).collect();
+        let rumqttc: Vec<mqtt::PairResult> = before.iter().chain(after.iter()).map(|(p, _)| *p).collect();
         let mosquitto: Vec<&Result<mqtt::PairResult, String>> =
             before.iter().chain(after.iter()).filter_map(|(_, m)| m.as_ref()).collect();
-        let best = |v: &[mqtt::PairResult]| v.iter().filter(|p| complete(p)).map(|p| p.per_sec()).fold(f64::NAN, f64::max);
+        let best =
+            |v: &[mqtt::PairResult]| v.iter().filter(|p| complete(p)).map(|p| p.per_sec()).fold(f64::NAN, f64::max);
         let rumqttc_best = best(&rumqttc);
         let mosq_ok: Vec<mqtt::PairResult> = mosquitto.iter().filter_map(|m| m.as_ref().ok().copied()).collect();
         let mosq_best = best(&mosq_ok);
         rec["broker"] = json!(b.description);
         rec["rumqttc_pair_events_per_sec"] = json!(rumqttc.iter().map(|p| round(p.per_sec(), 0)).collect::<Vec<_>>());
         rec["rumqttc_pair_received"] = json!(rumqttc.iter().map(|p| p.received).collect::<Vec<_>>());
-        rec["mosquitto_pub_pair_events_per_sec"] = json!(mosq_ok.iter().map(|p| round(p.per_sec(), 0)).collect::<Vec<_>>());
+        rec["mosquitto_pub_pair_events_per_sec"] =
+            json!(mosq_ok.iter().map(|p| round(p.per_sec(), 0)).collect::<Vec<_>>());
         rec["mosquitto_pub_pair_received"] = json!(mosq_ok.iter().map(|p| p.received).collect::<Vec<_>>());
         if let Some(Err(e)) = mosquitto.iter().find(|m| m.is_err()) {
             rec["mosquitto_pub_pair_error"] = json!(e);
@@ -282,6 +284,7 @@ fn q5_record(workers: usize, rules: usize, rate: u64, seconds: u64) -> anyhow::R
         "base_rss_mb": round(r.base_rss_mb, 1),
         "rows": r.checksum.rows,
         "records_out": r.records_out,
+        "complete": r.complete,
         "checksum": r.checksum.hex(),
         "floor_events_per_sec": round(floor_eps, 0),
         "floor_cpu_percent_at_rate": round(rate as f64 / floor_eps.max(1e-9) * 100.0, 3),
@@ -357,84 +360,115 @@ fn run_one(a: RunArgs) -> anyhow::Result<()> {
 fn machine_line() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())))
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     format!("{cores} cores ({cpu})")
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One measurement in a fresh process (`oort-bench <args> --json`), so that
+/// each run's RSS and CPU are its own; its last stdout line is the record.
+fn child_run(args: &[String]) -> Json {
+    let what = args.join(" ");
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return json!({"kind": "skipped", "what": what, "reason": e.to_string()}),
+    };
+    match std::process::Command::new(exe).args(args).stdin(std::process::Stdio::null()).output() {
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            match stdout.lines().rev().find_map(|l| serde_json::from_str::<Json>(l).ok()) {
+                Some(rec) if out.status.success() => rec,
+                _ => {
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    let reason = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_string();
+                    json!({"kind": "skipped", "what": what, "reason": reason})
+                }
+            }
+        }
+        Err(e) => json!({"kind": "skipped", "what": what, "reason": e.to_string()}),
+    }
+}
+
 fn run_all(events: u64, mqtt_events: u64, q5_rules: usize, out: &Path, json_lines: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let dir = work_dir()?;
-    let bar = progress_wanted(json_lines);
+    let args = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+    let (n, m, rules) = (events.to_string(), mqtt_events.to_string(), q5_rules.to_string());
+    let mut plan: Vec<Vec<String>> = vec![
+        args(&["idle", "--rules", "1000", "--workers", "2", "--seconds", "10"]),
+        args(&[
+            "run",
+            "--query",
+            "q5",
+            "--workers",
+            "2",
+            "--rules",
+            &rules,
+            "--rate",
+            "1000",
+            "--seconds",
+            "10",
+            "--json",
+        ]),
+        args(&["run", "--query", "q1", "--workers", "1", "--rate", "10000", "--events", "50000", "--json"]),
+        args(&["run", "--query", "q2", "--workers", "1", "--rate", "20000", "--events", "200000", "--json"]),
+    ];
+    for q in ["q1", "q2", "q3", "q4"] {
+        for w in ["1", "2"] {
+            plan.push(args(&["run", "--query", q, "--feed", "memory", "--workers", w, "--events", &n, "--json"]));
+        }
+        if matches!(q, "q1" | "q2") {
+            plan.push(args(&["run", "--query", q, "--feed", "file", "--workers", "1", "--events", &n, "--json"]));
+        }
+    }
+    plan.push(args(&["run", "--query", "q1", "--feed", "mqtt", "--workers", "1", "--events", &m, "--json"]));
+
+    let bar = progress_wanted(json_lines).then(|| {
+        let b = indicatif::ProgressBar::new(plan.len() as u64 + 1);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} runs {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b.set_prefix("oort-bench all");
+        b
+    });
+    let started = std::time::Instant::now();
     let mut records: Vec<Json> = Vec::new();
     let push = |rec: Json, records: &mut Vec<Json>| {
         if json_lines {
             println!("{rec}");
-        } else {
-            eprintln!("done: {}", rec);
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
         }
         records.push(rec);
     };
-    let started = std::time::Instant::now();
-    // Footprint and rule-count runs first, before the large input is resident.
+    if let Some(b) = &bar {
+        b.set_message("server footprint");
+    }
     push(server_record(None, &dir), &mut records);
-    match idle_record(2, 1000, 10, 1) {
-        Ok(r) => push(r, &mut records),
-        Err(e) => push(json!({"kind": "skipped", "what": "idle rules", "reason": e.to_string()}), &mut records),
-    }
-    match q5_record(2, q5_rules, 1000, 10) {
-        Ok(r) => push(r, &mut records),
-        Err(e) => push(json!({"kind": "skipped", "what": "q5", "reason": e.to_string()}), &mut records),
-    }
-
-    // Latency runs on small inputs.
-    {
-        let input = make_input(50_000, &dir);
-        let floor = floor_of(Query::Q1, &input, 0);
-        let spec = RunSpec { query: Query::Q1, feed: Feed::Memory, workers: 1, rate: Some(10_000) };
-        push(measured_run(spec, &input, &floor, None, bar)?, &mut records);
-        let input = make_input(200_000, &dir);
-        let floor = floor_of(Query::Q2, &input, 0);
-        let spec = RunSpec { query: Query::Q2, feed: Feed::Memory, workers: 1, rate: Some(20_000) };
-        push(measured_run(spec, &input, &floor, None, bar)?, &mut records);
-    }
-
-    // Throughput: every query in-process on 1 and 2 workers, Q1 and Q2 from a file.
-    let input = make_input(events, &dir);
-    for query in [Query::Q1, Query::Q2, Query::Q3, Query::Q4] {
-        let floor = floor_of(query, &input, 0);
-        for workers in [1, 2] {
-            let spec = RunSpec { query, feed: Feed::Memory, workers, rate: None };
-            push(measured_run(spec, &input, &floor, None, bar)?, &mut records);
+    for a in &plan {
+        if let Some(b) = &bar {
+            b.set_message(a.join(" "));
         }
-        if matches!(query, Query::Q1 | Query::Q2) {
-            let spec = RunSpec { query, feed: Feed::File, workers: 1, rate: None };
-            push(measured_run(spec, &input, &floor, None, bar)?, &mut records);
-        }
+        push(child_run(a), &mut records);
     }
-    drop(input);
-
-    // MQTT.
-    match mqtt::start_broker(&dir) {
-        Ok(broker) => {
-            let input = make_input(mqtt_events, &dir);
-            let floor = floor_of(Query::Q1, &input, 0);
-            let spec = RunSpec { query: Query::Q1, feed: Feed::Mqtt, workers: 1, rate: None };
-            match measured_run(spec, &input, &floor, Some(&broker), bar) {
-                Ok(r) => push(r, &mut records),
-                Err(e) => push(json!({"kind": "skipped", "what": "Q1 over MQTT", "reason": e.to_string()}), &mut records),
-            }
-        }
-        Err(e) => push(json!({"kind": "skipped", "what": "Q1 over MQTT", "reason": e}), &mut records),
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
 
     let text: String = records.iter().map(|r| format!("{r}\n")).collect();
     std::fs::write(out.join("results.jsonl"), text)?;
     let header = format!(
         "Measured by `cargo run --release -p oort-bench -- all --events {events}` on {} in {:.0} s, \
-         {} events per throughput run ({} over MQTT). Every figure of one table comes from the same run of the harness.",
+         {} events per throughput run ({} over MQTT), each run in its own process. CPU seconds count the whole \
+         process (engine workers, the harness's feeder and sink); on a machine shared with other work, \
+         events per CPU second is the steadier figure.",
         machine_line(),
         started.elapsed().as_secs_f64(),
         events,

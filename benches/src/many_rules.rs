@@ -57,6 +57,8 @@ pub struct ManyRulesResult {
     pub checksum: Checksum,
     /// Rows the rules counted as emitted.
     pub records_out: u64,
+    /// Whether every rule took in every fed event before the harness stopped.
+    pub complete: bool,
 }
 
 fn manager(rt: &tokio::runtime::Runtime, workers: usize) -> anyhow::Result<(Arc<Runtime>, RuleManager)> {
@@ -109,8 +111,14 @@ pub fn run_q5(workers: usize, rules: usize, rate: u64, seconds: u64, data: &[u8]
     let wanted = rate * seconds;
     let mut input = lines(data).take(wanted as usize);
     let (c0, w0) = (cpu_seconds(), Instant::now());
+    // Feeding stops at the deadline even when the rules could not keep up
+    // (the achieved rate is reported).
+    let deadline = w0 + Duration::from_secs(seconds);
     let mut events = 0u64;
     for tick in 0u32.. {
+        if Instant::now() >= deadline {
+            break;
+        }
         let batch: Vec<SourceRecord> = input
             .by_ref()
             .take(per_tick)
@@ -132,9 +140,18 @@ pub fn run_q5(workers: usize, rules: usize, rate: u64, seconds: u64, data: &[u8]
     let (cpu_s, secs) = (cpu_seconds() - c0, w0.elapsed().as_secs_f64());
     let rss = rss_mb();
     let peak_rss_mb = crate::sys::peak_rss_mb();
-    // Let the last rows through, then stop everything.
-    std::thread::sleep(Duration::from_secs(1));
-    let records_out = (0..rules).filter_map(|i| mgr.metrics(&format!("q5-{i}"))).map(|m| m.records_out.load(Ordering::Relaxed)).sum();
+    // Let the last records through (at most 10 s), then stop everything.
+    let metrics: Vec<_> = (0..rules).filter_map(|i| mgr.metrics(&format!("q5-{i}"))).collect();
+    let wanted_in = events * rules as u64;
+    let drain_until = Instant::now() + Duration::from_secs(10);
+    let taken = || metrics.iter().map(|m| m.records_in.load(Ordering::Relaxed)).sum::<u64>();
+    while taken() < wanted_in && Instant::now() < drain_until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let complete = taken() >= wanted_in;
+    std::thread::sleep(Duration::from_millis(500));
+    let records_out =
+        (0..rules).filter_map(|i| mgr.metrics(&format!("q5-{i}"))).map(|m| m.records_out.load(Ordering::Relaxed)).sum();
     {
         let _enter = rt.enter();
         let sinks = mgr.stop_all_draining();
@@ -161,6 +178,7 @@ pub fn run_q5(workers: usize, rules: usize, rate: u64, seconds: u64, data: &[u8]
         base_rss_mb,
         checksum,
         records_out,
+        complete,
     })
 }
 
@@ -222,12 +240,5 @@ pub fn run_idle(workers: usize, rules: usize, seconds: u64, window_s: u64) -> an
     }
     drop(mgr);
     runtime.shutdown();
-    Ok(IdleResult {
-        rules,
-        install_s,
-        secs,
-        cpu_percent: (c1 - c0) / secs.max(1e-9) * 100.0,
-        rss_mb: rss,
-        base_rss_mb,
-    })
+    Ok(IdleResult { rules, install_s, secs, cpu_percent: (c1 - c0) / secs.max(1e-9) * 100.0, rss_mb: rss, base_rss_mb })
 }

@@ -242,7 +242,8 @@ pub async fn broker_pair(broker: &Broker, data: Arc<Vec<u8>>, n: u64) -> Result<
 /// WORKLOAD.md's ceiling: `mosquitto_pub -l` reading the JSON-lines file →
 /// broker → a rumqttc subscriber, QoS 0. `None` when `mosquitto_pub` is not installed.
 pub async fn mosquitto_pub_pair(broker: &Broker, file: &Path, n: u64) -> Option<Result<PairResult, String>> {
-    let bin = ["/usr/bin/mosquitto_pub", "/usr/local/bin/mosquitto_pub"].iter().map(PathBuf::from).find(|p| p.is_file())?;
+    let bin =
+        ["/usr/bin/mosquitto_pub", "/usr/local/bin/mosquitto_pub"].iter().map(PathBuf::from).find(|p| p.is_file())?;
     let topic = format!("oortbench/mosquitto_pub/{}", std::process::id());
     let counter = match Counter::start(broker, &topic, n, Duration::from_secs(5)).await {
         Ok(c) => c,

@@ -53,7 +53,7 @@ fn list(v: &Json, k: &str) -> String {
     }
 }
 
-fn find<'a>(records: &'a [Json], pred: impl Fn(&Json) -> bool) -> Option<&'a Json> {
+fn find(records: &[Json], pred: impl Fn(&Json) -> bool) -> Option<&Json> {
     records.iter().find(|r| pred(r))
 }
 
@@ -67,7 +67,14 @@ fn throughput<'a>(records: &'a [Json], q: &str, feed: &str, workers: u64) -> Opt
 }
 
 /// One line of the bar: what, the target, the measured figure, met or not.
-fn bar_line(out: &mut String, what: &str, target: &str, measured: Option<f64>, shown: String, met: impl Fn(f64) -> bool) {
+fn bar_line(
+    out: &mut String,
+    what: &str,
+    target: &str,
+    measured: Option<f64>,
+    shown: String,
+    met: impl Fn(f64) -> bool,
+) {
     let verdict = match measured {
         Some(m) if !m.is_nan() => {
             if met(m) {
@@ -92,9 +99,14 @@ pub fn markdown(records: &[Json], header: &str) -> String {
     let _ = writeln!(out, "| bar | target | measured | |\n| --- | --- | --- | --- |");
     let eps = |r: Option<&Json>| r.and_then(|r| f(r, "events_per_sec"));
     let q1 = throughput(records, "q1", "memory", 1);
-    bar_line(&mut out, "Q1 in-process, 1 worker", "≥ 3 M events/s", eps(q1), format!("{} events/s", num(eps(q1))), |m| {
-        m >= 3e6
-    });
+    bar_line(
+        &mut out,
+        "Q1 in-process, 1 worker",
+        "≥ 3 M events/s",
+        eps(q1),
+        format!("{} events/s", num(eps(q1))),
+        |m| m >= 3e6,
+    );
     let q1_ratio = q1.and_then(|r| f(r, "ratio_to_floor"));
     bar_line(&mut out, "Q1 in-process vs the floor", "≥ 0.7", q1_ratio, num(q1_ratio), |m| m >= 0.7);
     for q in ["q2", "q3"] {
@@ -152,7 +164,9 @@ pub fn markdown(records: &[Json], header: &str) -> String {
     );
     let idle = find(records, |r| kind(r) == "idle_rules");
     let idle_cpu = idle.and_then(|r| f(r, "cpu_percent"));
-    bar_line(&mut out, "1,000 idle rules, CPU", "< 2 % of a core", idle_cpu, format!("{} %", num(idle_cpu)), |m| m < 2.0);
+    bar_line(&mut out, "1,000 idle rules, CPU", "< 2 % of a core", idle_cpu, format!("{} %", num(idle_cpu)), |m| {
+        m < 2.0
+    });
     let lat = find(records, |r| kind(r) == "latency" && s(r, "query") == "q1");
     let p99 = lat.and_then(|r| f(r, "p99_us"));
     bar_line(&mut out, "Q1 p99 arrival → sink at 10,000 events/s", "< 1 ms", p99, format!("{} µs", num(p99)), |m| {
@@ -160,9 +174,14 @@ pub fn markdown(records: &[Json], header: &str) -> String {
     });
     let wl = find(records, |r| kind(r) == "latency" && s(r, "query") == "q2");
     let wp99 = wl.and_then(|r| f(r, "p99_us"));
-    bar_line(&mut out, "Window result after the window closes (Q2, p99)", "< 5 ms", wp99, format!("{} µs", num(wp99)), |m| {
-        m < 5000.0
-    });
+    bar_line(
+        &mut out,
+        "Window result after the window closes (Q2, p99)",
+        "< 5 ms",
+        wp99,
+        format!("{} µs", num(wp99)),
+        |m| m < 5000.0,
+    );
     let srv = find(records, |r| kind(r) == "server");
     let srss = srv.and_then(|r| f(r, "idle_rss_mb"));
     bar_line(&mut out, "Idle server RSS", "< 20 MB", srss, format!("{} MB", num(srss)), |m| m < 20.0);
@@ -173,13 +192,13 @@ pub fn markdown(records: &[Json], header: &str) -> String {
     let _ = writeln!(out, "\n## Throughput\n");
     let _ = writeln!(
         out,
-        "| query | feed | workers | events | events/s | floor events/s | ratio to floor | CPU s | peak RSS MB (base) | rows | checksum | same as floor |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| query | feed | workers | events | events/s | floor events/s | ratio to floor | CPU s | events per CPU s | peak RSS MB (base) | rows | checksum | same as floor |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for r in records.iter().filter(|r| kind(r) == "throughput") {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | `{}` | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | `{}` | {} |",
             s(r, "query").to_uppercase(),
             s(r, "feed"),
             r.get("workers").and_then(Json::as_u64).unwrap_or(0),
@@ -188,6 +207,7 @@ pub fn markdown(records: &[Json], header: &str) -> String {
             num(f(r, "floor_events_per_sec")),
             num(f(r, "ratio_to_floor")),
             num(f(r, "cpu_s")),
+            num(f(r, "events_per_cpu_s")),
             num(f(r, "peak_rss_mb")),
             num(f(r, "base_rss_mb")),
             r.get("rows").and_then(Json::as_u64).unwrap_or(0),
@@ -242,7 +262,10 @@ pub fn markdown(records: &[Json], header: &str) -> String {
     }
 
     let _ = writeln!(out, "\n## Rules and footprint\n");
-    let _ = writeln!(out, "| what | rules | install s | events/s | CPU % of a core | RSS MB | peak RSS MB | base RSS MB | rows |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| what | rules | install s | events/s | CPU % of a core | RSS MB | peak RSS MB | base RSS MB | rows |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
     for r in records.iter().filter(|r| matches!(kind(r), "many_rules" | "idle_rules")) {
         let _ = writeln!(
             out,

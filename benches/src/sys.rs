@@ -23,7 +23,11 @@ fn status_kb(pid: Option<u32>, key: &str) -> Option<f64> {
         None => "/proc/self/status".to_string(),
     };
     let status = std::fs::read_to_string(path).ok()?;
-    status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()).and_then(|kb| kb.parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
 }
 
 /// Resident set size in MB (`VmRSS`).
