@@ -318,12 +318,18 @@ fn server_record(binary: Option<PathBuf>, dir: &Path) -> Json {
     match server::measure(&bin, dir, Duration::from_secs(3)) {
         Ok(r) => json!({
             "kind": "server",
-            "binary": r.binary.display().to_string(),
+            "binary": shown_path(&r.binary),
             "ready_ms": round(r.ready_ms, 1),
             "idle_rss_mb": round(r.idle_rss_mb, 1),
         }),
         Err(e) => json!({"kind": "skipped", "what": "server footprint", "reason": e.to_string()}),
     }
+}
+
+/// A path relative to the current folder when it is under it.
+fn shown_path(p: &Path) -> String {
+    let rel = std::env::current_dir().ok().and_then(|d| p.strip_prefix(d).ok().map(Path::to_path_buf));
+    rel.unwrap_or_else(|| p.to_path_buf()).display().to_string()
 }
 
 fn print_record(rec: &Json, json_lines: bool) {

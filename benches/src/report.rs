@@ -40,6 +40,7 @@ fn num(x: Option<f64>) -> String {
         Some(x) if x.is_nan() => "–".into(),
         Some(x) if x.abs() >= 1e6 => format!("{:.2} M", x / 1e6),
         Some(x) if x.abs() >= 1e4 => format!("{:.0} k", x / 1e3),
+        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
         Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
         Some(x) if x.abs() >= 10.0 => format!("{x:.1}"),
         Some(x) => format!("{x:.2}"),
@@ -213,6 +214,28 @@ pub fn markdown(records: &[Json], header: &str) -> String {
             r.get("rows").and_then(Json::as_u64).unwrap_or(0),
             s(r, "checksum"),
             if r.get("matches_floor").and_then(Json::as_bool) == Some(true) { "yes" } else { "**no**" },
+        );
+    }
+    let checked: Vec<String> = records
+        .iter()
+        .filter(|r| kind(r) == "throughput")
+        .filter_map(|r| {
+            let ok = r.get("check_figures")?.as_bool()?;
+            Some(format!(
+                "{} {} w{}: {}",
+                s(r, "query").to_uppercase(),
+                s(r, "feed"),
+                r.get("workers").and_then(Json::as_u64).unwrap_or(0),
+                if ok { "match" } else { "**differ**" }
+            ))
+        })
+        .collect();
+    if !checked.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWORKLOAD.md's check figures for 2,000,000 events (Q1 rows; Q2 rows, sum of counts, sum of MAX(humidity); \
+             Q3 rows, sum of counts): {}.",
+            checked.join("; ")
         );
     }
     let mqtt: Vec<&Json> = records.iter().filter(|r| kind(r) == "throughput" && s(r, "feed") == "mqtt").collect();
