@@ -482,6 +482,7 @@ fn run_all(events: u64, mqtt_events: u64, q5_rules: usize, out: &Path, json_line
     );
     write_report(&records, out, &header)?;
     let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("wrote {0}/results.jsonl, {0}/REPORT.md and {0}/throughput.svg", out.display());
     Ok(())
 }
 
