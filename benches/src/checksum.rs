@@ -3,8 +3,9 @@
 //!
 //! Every output row is written in a canonical JSON form: its fields in
 //! SELECT order, `{"name":value,...}` with no spaces; strings JSON-escaped;
-//! integers in decimal; floats with exactly six decimals (`{:.6}`, so that
-//! an average summed in another order still renders the same); `true`,
+//! integers in decimal; floats as `round(v·10⁶)` written with exactly six
+//! decimals (`50.010000`; so that an average summed in another order still
+//! renders the same; NaN and infinities as Rust prints them); `true`,
 //! `false`, `null`. The row's checksum is FNV-1a (64-bit) of those bytes,
 //! and a run's checksum is the wrapping sum of its rows' checksums, printed
 //! as 16 hex digits: independent of row order (workers interleave their
@@ -71,7 +72,17 @@ impl RowWriter {
     pub fn float(&mut self, name: &str, v: f64) {
         use std::io::Write;
         self.name(name);
-        let _ = write!(self.buf, "{v:.6}");
+        let micros = (v * 1e6).round();
+        if !micros.is_finite() || micros.abs() >= 9e18 {
+            let _ = write!(self.buf, "{v}");
+            return;
+        }
+        let mut n = micros as i64;
+        if n < 0 {
+            self.buf.push(b'-');
+            n = -n;
+        }
+        let _ = write!(self.buf, "{}.{:06}", n / 1_000_000, n % 1_000_000);
     }
 
     /// An engine value.
@@ -109,6 +120,11 @@ impl RowWriter {
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
@@ -190,7 +206,9 @@ mod tests {
         w.str("deviceId", "d7");
         w.float("temperature", 50.5);
         w.int("c", 3);
-        assert_eq!(w.end(), br#"{"deviceId":"d7","temperature":50.500000,"c":3}"#);
+        w.float("n", -0.25);
+        w.float("x", 50.01);
+        assert_eq!(w.end(), br#"{"deviceId":"d7","temperature":50.500000,"c":3,"n":-0.250000,"x":50.010000}"#);
         let rows = [[("a", Value::Int(1))], [("a", Value::Float(2.0))]];
         let mut x = Checksum::default();
         let mut y = Checksum::default();
