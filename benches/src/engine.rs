@@ -320,7 +320,10 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     let env = Arc::new(env);
 
     // Catalog and plan.
-    let run_tag = format!("{}-{}", std::process::id(), crate::sys::cpu_seconds().to_bits() % 100_000);
+    // Topics unique to this run, so a broker shared with other runs cannot mix them.
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let run_tag = format!("{}-{nanos:x}", std::process::id());
     let mut catalog: BTreeMap<String, StreamDef> = BTreeMap::new();
     let mut topics = Vec::new();
     for name in query.streams() {

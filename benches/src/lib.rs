@@ -1,7 +1,9 @@
 //! `oort-bench`: the standard IoT workload (WORKLOAD.md), the harness that
 //! runs its queries through the engine with each feed and beside a
-//! reference floor, and the report it writes. The binary (`main.rs`) is
-//! the command line; the criterion micro-benchmarks live in `benches/`.
+//! reference floor, and the report it writes. The binary
+//! (`src/bin/oort-bench.rs`; not `src/main.rs`, which the root package would
+//! pick up as a bench target of its own) is the command line; the criterion
+//! micro-benchmarks live in `benches/`.
 
 pub mod checksum;
 pub mod engine;

@@ -341,7 +341,6 @@ fn print_record(rec: &Json, json_lines: bool) {
 }
 
 fn run_one(a: RunArgs) -> anyhow::Result<()> {
-    let dir = work_dir()?;
     if a.query == Query::Q5 {
         let rec = q5_record(a.workers, a.rules, a.rate.unwrap_or(1000), a.seconds)?;
         print_record(&rec, a.json);
@@ -350,16 +349,22 @@ fn run_one(a: RunArgs) -> anyhow::Result<()> {
     if a.rate.is_some() && a.feed != Feed::Memory {
         return Err(anyhow!("latency runs (--rate) use the memory feed"));
     }
-    let input = make_input(a.events, &dir);
+    let dir = work_dir()?;
+    let result = run_in(&a, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run_in(a: &RunArgs, dir: &Path) -> anyhow::Result<()> {
+    let input = make_input(a.events, dir);
     let floor = floor_of(a.query, &input, 0);
     let broker = match a.feed {
-        Feed::Mqtt => Some(mqtt::start_broker(&dir).map_err(|e| anyhow!("MQTT unavailable: {e}"))?),
+        Feed::Mqtt => Some(mqtt::start_broker(dir).map_err(|e| anyhow!("MQTT unavailable: {e}"))?),
         _ => None,
     };
     let spec = RunSpec { query: a.query, feed: a.feed, workers: a.workers, rate: a.rate };
     let rec = measured_run(spec, &input, &floor, broker.as_ref(), progress_wanted(a.json))?;
     print_record(&rec, a.json);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
