@@ -1,0 +1,228 @@
+//! The output checksum, so that runs (engine and floor, one worker and two,
+//! Oort and another engine) can be checked against each other.
+//!
+//! Every output row is written in a canonical JSON form: its fields in
+//! SELECT order, `{"name":value,...}` with no spaces; strings JSON-escaped;
+//! integers in decimal; floats as `round(v·10⁶)` written with exactly six
+//! decimals (`50.010000`; so that an average summed in another order still
+//! renders the same; NaN and infinities as Rust prints them); `true`,
+//! `false`, `null`. The row's checksum is FNV-1a (64-bit) of those bytes,
+//! and a run's checksum is the wrapping sum of its rows' checksums, printed
+//! as 16 hex digits: independent of row order (workers interleave their
+//! output), sensitive to every value. Writing the canonical form is also the
+//! harness sink's and the floor's "write output" step.
+//!
+//! Beside it, [`Checksum`] keeps WORKLOAD.md's check figures for the window
+//! queries: the sum of the integer field `c` (COUNT(*)) and of `h`
+//! (MAX(humidity)).
+
+use oort_operators::value::Value;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h = FNV_OFFSET;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// Builds one row's canonical form in a reused buffer.
+#[derive(Debug, Default)]
+pub struct RowWriter {
+    buf: Vec<u8>,
+    fields: usize,
+}
+
+impl RowWriter {
+    /// Starts a row.
+    pub fn begin(&mut self) {
+        self.buf.clear();
+        self.buf.push(b'{');
+        self.fields = 0;
+    }
+
+    fn name(&mut self, name: &str) {
+        if self.fields > 0 {
+            self.buf.push(b',');
+        }
+        self.fields += 1;
+        write_str(&mut self.buf, name);
+        self.buf.push(b':');
+    }
+
+    /// A string field.
+    pub fn str(&mut self, name: &str, v: &str) {
+        self.name(name);
+        write_str(&mut self.buf, v);
+    }
+
+    /// An integer field.
+    pub fn int(&mut self, name: &str, v: i64) {
+        use std::io::Write;
+        self.name(name);
+        let _ = write!(self.buf, "{v}");
+    }
+
+    /// A float field (six decimals).
+    pub fn float(&mut self, name: &str, v: f64) {
+        use std::io::Write;
+        self.name(name);
+        let micros = (v * 1e6).round();
+        if !micros.is_finite() || micros.abs() >= 9e18 {
+            let _ = write!(self.buf, "{v}");
+            return;
+        }
+        let mut n = micros as i64;
+        if n < 0 {
+            self.buf.push(b'-');
+            n = -n;
+        }
+        let _ = write!(self.buf, "{}.{:06}", n / 1_000_000, n % 1_000_000);
+    }
+
+    /// An engine value.
+    pub fn value(&mut self, name: &str, v: &Value) {
+        match v {
+            Value::Null => {
+                self.name(name);
+                self.buf.extend_from_slice(b"null");
+            }
+            Value::Bool(b) => {
+                self.name(name);
+                self.buf.extend_from_slice(if *b { b"true" } else { b"false" });
+            }
+            Value::Int(i) => self.int(name, *i),
+            Value::Float(f) => self.float(name, *f),
+            Value::String(s) => self.str(name, s),
+            other => {
+                self.name(name);
+                oort_operators::value::write_json(&mut self.buf, other);
+            }
+        }
+    }
+
+    /// The last row written.
+    pub fn last(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Ends the row and returns its canonical bytes.
+    pub fn end(&mut self) -> &[u8] {
+        self.buf.push(b'}');
+        &self.buf
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            c if (c as u32) < 0x20 => {
+                use std::io::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// A run's output summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Checksum {
+    /// Output rows.
+    pub rows: u64,
+    /// Wrapping sum of the rows' FNV-1a hashes.
+    pub sum: u64,
+    /// Sum of the integer field `c` over all rows.
+    pub sum_c: i64,
+    /// Sum of the integer field `h` over all rows.
+    pub sum_h: i64,
+}
+
+impl Checksum {
+    /// Adds one canonical row.
+    pub fn add_row(&mut self, canonical: &[u8]) {
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(fnv1a64(canonical));
+    }
+
+    /// Adds an engine row: writes it canonically with `w`, hashes it and
+    /// picks up `c` and `h`.
+    pub fn add_values<'a>(&mut self, w: &mut RowWriter, fields: impl Iterator<Item = (&'a str, &'a Value)>) {
+        w.begin();
+        for (name, v) in fields {
+            if let Value::Int(i) = v {
+                match name {
+                    "c" => self.sum_c += i,
+                    "h" => self.sum_h += i,
+                    _ => {}
+                }
+            }
+            w.value(name, v);
+        }
+        let bytes = w.end();
+        self.add_row(bytes);
+    }
+
+    /// Merges another partial checksum.
+    pub fn merge(&mut self, o: &Checksum) {
+        self.rows += o.rows;
+        self.sum = self.sum.wrapping_add(o.sum);
+        self.sum_c += o.sum_c;
+        self.sum_h += o.sum_h;
+    }
+
+    /// The checksum as 16 hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn canonical_form_and_order_independence() {
+        let mut w = RowWriter::default();
+        w.begin();
+        w.str("deviceId", "d7");
+        w.float("temperature", 50.5);
+        w.int("c", 3);
+        w.float("n", -0.25);
+        w.float("x", 50.01);
+        assert_eq!(w.end(), br#"{"deviceId":"d7","temperature":50.500000,"c":3,"n":-0.250000,"x":50.010000}"#);
+        let rows = [[("a", Value::Int(1))], [("a", Value::Float(2.0))]];
+        let mut x = Checksum::default();
+        let mut y = Checksum::default();
+        for r in &rows {
+            x.add_values(&mut w, r.iter().map(|(k, v)| (*k, v)));
+        }
+        for r in rows.iter().rev() {
+            y.add_values(&mut w, r.iter().map(|(k, v)| (*k, v)));
+        }
+        assert_eq!(x, y);
+        assert_eq!(x.rows, 2);
+        let s = Value::String(Arc::from("q\"x"));
+        w.begin();
+        w.value("s", &s);
+        assert_eq!(w.end(), br#"{"s":"q\"x"}"#);
+    }
+}

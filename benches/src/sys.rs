@@ -1,0 +1,84 @@
+//! What the process costs: CPU seconds (`getrusage`), resident and peak
+//! resident memory (`/proc/self/status`), and a way to restart the peak
+//! between runs of one harness process (`/proc/self/clear_refs`, value 5).
+
+use std::time::Instant;
+
+/// User + system CPU seconds of this process so far (`getrusage(RUSAGE_SELF)`).
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct we hand it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    if rc != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn status_kb(pid: Option<u32>, key: &str) -> Option<f64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    let status = std::fs::read_to_string(path).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+}
+
+/// Resident set size in MB (`VmRSS`).
+pub fn rss_mb() -> f64 {
+    status_kb(None, "VmRSS:").unwrap_or(0.0) / 1024.0
+}
+
+/// Resident set size of another process in MB.
+pub fn rss_mb_of(pid: u32) -> Option<f64> {
+    status_kb(Some(pid), "VmRSS:").map(|kb| kb / 1024.0)
+}
+
+/// Peak resident set size in MB since the last [`reset_peak_rss`] (`VmHWM`).
+pub fn peak_rss_mb() -> f64 {
+    status_kb(None, "VmHWM:").unwrap_or(0.0) / 1024.0
+}
+
+/// Restarts the peak RSS at the current RSS (Linux ≥ 4.0). Returns whether it worked.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// CPU and memory over one measured stretch.
+#[derive(Debug, Clone, Copy)]
+pub struct Meter {
+    cpu0: f64,
+    t0: Instant,
+    /// RSS when the stretch began, MB.
+    pub base_rss_mb: f64,
+}
+
+impl Meter {
+    /// Starts measuring (and restarts the peak RSS).
+    pub fn start() -> Self {
+        reset_peak_rss();
+        Self { cpu0: cpu_seconds(), t0: Instant::now(), base_rss_mb: rss_mb() }
+    }
+
+    /// CPU seconds since the start.
+    pub fn cpu_s(&self) -> f64 {
+        cpu_seconds() - self.cpu0
+    }
+
+    /// Wall seconds since the start.
+    pub fn wall_s(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64()
+    }
+}
+
+/// Rounds to `d` decimals (for reports).
+pub fn round(x: f64, d: i32) -> f64 {
+    let p = 10f64.powi(d);
+    (x * p).round() / p
+}
