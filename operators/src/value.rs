@@ -529,15 +529,30 @@ impl RowDecoder {
     }
 
     fn slot_of(&self, key: &str) -> Option<usize> {
+        self.slot_of_bytes(key.as_bytes())
+    }
+
+    fn slot_of_bytes(&self, key: &[u8]) -> Option<usize> {
         if self.names.len() <= 8 {
-            return self.names.iter().find(|(n, _)| &**n == key).map(|(_, s)| *s);
+            return self.names.iter().find(|(n, _)| n.as_bytes() == key).map(|(_, s)| *s);
         }
-        self.names.binary_search_by(|(n, _)| (**n).cmp(key)).ok().map(|i| self.names[i].1)
+        self.names.binary_search_by(|(n, _)| n.as_bytes().cmp(key)).ok().map(|i| self.names[i].1)
     }
 
     /// Decodes one JSON object into a fresh slot vector.
+    ///
+    /// A flat object (scalar values, no escapes; the shape of IoT payloads) is
+    /// scanned directly into the slots by [`FlatScanner`]; anything else, and
+    /// every malformed input, goes through serde_json, so values and error
+    /// messages are serde_json's in every case.
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
         let mut slots = vec![Value::Null; self.width];
+        if self.rest_slot.is_none() {
+            if (FlatScanner { bytes, at: 0 }).scan(self, &mut slots).is_some() {
+                return Ok(slots);
+            }
+            slots.iter_mut().for_each(|s| *s = Value::Null);
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         de.deserialize_map(RowVisitor { dec: self, slots: &mut slots }).map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
@@ -561,6 +576,165 @@ impl RowDecoder {
             slots[r] = Value::object(rest);
         }
         slots
+    }
+}
+
+/// A scanner for flat JSON objects (`{"k":scalar,...}`): keys and strings
+/// without escapes, numbers, `true`/`false`/`null`. It places the fields a rule
+/// reads into their slots and skips the others without allocating. It gives
+/// up (`None`) on anything else — nested values, escapes, unusual numbers,
+/// malformed input — and the caller then decodes with serde_json, so every
+/// value it produces is the one serde_json would produce.
+struct FlatScanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> FlatScanner<'a> {
+    fn scan(mut self, dec: &RowDecoder, slots: &mut [Value]) -> Option<()> {
+        self.ws();
+        self.eat(b'{')?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+        } else {
+            loop {
+                self.eat(b'"')?;
+                let key = self.string_body()?;
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                let slot = dec.slot_of_bytes(key.as_bytes());
+                let value = self.scalar(slot.is_some())?;
+                if let Some(s) = slot {
+                    *slots.get_mut(s)? = value;
+                }
+                self.ws();
+                match self.next()? {
+                    b',' => self.ws(),
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        self.ws();
+        (self.at == self.bytes.len()).then_some(())
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// The text of a string after its opening quote, through the closing quote
+    /// (`None` on an escape, a control character or invalid UTF-8).
+    fn string_body(&mut self) -> Option<&'a str> {
+        let rest = &self.bytes[self.at..];
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.at += len + 1;
+        std::str::from_utf8(&rest[..len]).ok()
+    }
+
+    fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| {
+            self.at = end;
+            value
+        })
+    }
+
+    /// One scalar value; built only when `keep` (a skipped string is not copied).
+    fn scalar(&mut self, keep: bool) -> Option<Value> {
+        match self.peek()? {
+            b'"' => {
+                self.at += 1;
+                let s = self.string_body()?;
+                Some(if keep { Value::str(s) } else { Value::Null })
+            }
+            b't' => self.literal(b"true", Value::Bool(true)),
+            b'f' => self.literal(b"false", Value::Bool(false)),
+            b'n' => self.literal(b"null", Value::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// A JSON number as serde_json reads it: integers (18 digits at most, not
+    /// `-0`) are `Int`; numbers with a fraction or an exponent are the correctly
+    /// rounded `Float` (what serde_json's `float_roundtrip` gives).
+    fn number(&mut self) -> Option<Value> {
+        let start = self.at;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.at += 1;
+        }
+        let int_start = self.at;
+        self.digits();
+        let int_digits = self.at - int_start;
+        if int_digits == 0 || (int_digits > 1 && self.bytes[int_start] == b'0') {
+            return None;
+        }
+        let mut is_float = false;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+            is_float = true;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+            is_float = true;
+        }
+        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        if is_float {
+            let f: f64 = text.parse().ok()?;
+            return f.is_finite().then_some(Value::Float(f));
+        }
+        if int_digits > 18 {
+            return None;
+        }
+        let mut magnitude: i64 = 0;
+        for &d in &self.bytes[int_start..int_start + int_digits] {
+            magnitude = magnitude * 10 + i64::from(d - b'0');
+        }
+        if negative {
+            // serde_json reads `-0` as the float -0.0: leave it to serde_json.
+            return (magnitude != 0).then_some(Value::Int(-magnitude));
+        }
+        Some(Value::Int(magnitude))
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+        self.at - start
     }
 }
 
