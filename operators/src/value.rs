@@ -600,11 +600,15 @@ impl<'a> FlatScanner<'a> {
         } else {
             loop {
                 self.eat(b'"')?;
-                let key = self.string_body()?;
+                let key = self.raw_string_body()?;
+                // A key that names a slot is valid UTF-8 (the names are); others are checked.
+                let slot = dec.slot_of_bytes(key);
+                if slot.is_none() {
+                    std::str::from_utf8(key).ok()?;
+                }
                 self.ws();
                 self.eat(b':')?;
                 self.ws();
-                let slot = dec.slot_of_bytes(key.as_bytes());
                 let value = self.scalar(slot.is_some())?;
                 if let Some(s) = slot {
                     *slots.get_mut(s)? = value;
@@ -644,13 +648,19 @@ impl<'a> FlatScanner<'a> {
     /// The text of a string after its opening quote, through the closing quote
     /// (`None` on an escape, a control character or invalid UTF-8).
     fn string_body(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.raw_string_body()?).ok()
+    }
+
+    /// The bytes of a string after its opening quote (`None` on an escape or a
+    /// control character); the caller checks UTF-8.
+    fn raw_string_body(&mut self) -> Option<&'a [u8]> {
         let rest = &self.bytes[self.at..];
         let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
         if rest[len] != b'"' {
             return None;
         }
         self.at += len + 1;
-        std::str::from_utf8(&rest[..len]).ok()
+        Some(&rest[..len])
     }
 
     fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
@@ -693,14 +703,18 @@ impl<'a> FlatScanner<'a> {
             return None;
         }
         let mut is_float = false;
+        let mut fraction_digits = 0;
         if self.peek() == Some(b'.') {
             self.at += 1;
-            if self.digits() == 0 {
+            fraction_digits = self.digits();
+            if fraction_digits == 0 {
                 return None;
             }
             is_float = true;
         }
+        let mut exponent = false;
         if let Some(b'e' | b'E') = self.peek() {
+            exponent = true;
             self.at += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.at += 1;
@@ -710,8 +724,11 @@ impl<'a> FlatScanner<'a> {
             }
             is_float = true;
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
         if is_float {
+            if !exponent && let Some(f) = exact_decimal(&self.bytes[int_start..self.at], fraction_digits) {
+                return Some(Value::Float(if negative { -f } else { f }));
+            }
+            let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
             let f: f64 = text.parse().ok()?;
             return f.is_finite().then_some(Value::Float(f));
         }
@@ -736,6 +753,28 @@ impl<'a> FlatScanner<'a> {
         }
         self.at - start
     }
+}
+
+/// `digits` (`123.45`, no sign, no exponent) as a float when it is exact to
+/// compute: at most 15 significant digits and 22 fraction digits, so both the
+/// integer mantissa and the power of ten are exact doubles and one IEEE
+/// division gives the correctly rounded result (Clinger's fast path; the same
+/// value `str::parse` and serde_json give).
+fn exact_decimal(digits: &[u8], fraction_digits: usize) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
+    ];
+    if digits.len() > 16 || fraction_digits > 22 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    for &d in digits {
+        if d != b'.' {
+            mantissa = mantissa * 10 + u64::from(d - b'0');
+        }
+    }
+    Some(mantissa as f64 / POW10[fraction_digits])
 }
 
 struct RowVisitor<'a> {
@@ -799,6 +838,51 @@ mod tests {
         assert_eq!(slots[1], Value::object([("h".to_string(), Value::Int(2))].into()));
         assert!(d.decode(b"{\"temperature\":").is_err());
         assert!(d.decode(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn flat_scanner_agrees_with_serde_json() {
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let d = RowDecoder::new(&names, 0, None, 3);
+        let inputs: &[&[u8]] = &[
+            br#"{"a":"d17","b":50.25,"c":1700000000000,"skip":true}"#,
+            br#" { "a" : -0.5 , "b" : -12 , "c" : null } "#,
+            br#"{"a":0.1,"b":123456789012345.6,"c":9007199254740993.5}"#,
+            br#"{"a":1e3,"b":2.5E-3,"c":-0}"#,
+            br#"{"a":12345678901234567890,"b":-9223372036854775808,"c":0.30000000000000004}"#,
+            br#"{"a":"x\"y","b":"\u00e9","c":{"n":1}}"#,
+            br#"{"a":[1,2],"b":false,"a":"again"}"#,
+            br#"{"a":01}"#,
+            br#"{"a":1.}"#,
+            br#"{"a":1,}"#,
+            br#"{"a":1} x"#,
+            br#"{"a":1e400}"#,
+            b"{\"a\":\"\xff\"}",
+            br#"{}"#,
+        ];
+        for input in inputs {
+            let mut via_serde = vec![Value::Null; 3];
+            let mut de = serde_json::Deserializer::from_slice(input);
+            let serde = de
+                .deserialize_map(RowVisitor { dec: &d, slots: &mut via_serde })
+                .and_then(|()| de.end())
+                .map(|()| via_serde)
+                .map_err(|e| e.to_string());
+            let got = d.decode(input);
+            let text = String::from_utf8_lossy(input);
+            match (&got, &serde) {
+                (Ok(g), Ok(s)) => {
+                    // Bit-identical floats, same variants.
+                    assert_eq!(format!("{g:?}"), format!("{s:?}"), "{text}");
+                    for (x, y) in g.iter().zip(s) {
+                        if let (Value::Float(x), Value::Float(y)) = (x, y) {
+                            assert_eq!(x.to_bits(), y.to_bits(), "{text}");
+                        }
+                    }
+                }
+                _ => assert_eq!(got, serde, "{text}"),
+            }
+        }
     }
 
     #[test]
