@@ -346,7 +346,12 @@ pub struct GroupKeyHasher(u64);
 
 impl std::hash::Hasher for GroupKeyHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // splitmix64's finalizer: the table indexes on the low bits, which the
+        // word-at-a-time multiply leaves depending on the keys' first bytes only.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
     fn write(&mut self, bytes: &[u8]) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -571,7 +576,9 @@ fn keyed_window<'s>(
         "KeyedWindow",
         move |_initial, _info| {
             let mut x: Option<u64> = None;
-            let mut pending: BTreeMap<Time, Vec<(Order, Row)>> = BTreeMap::new();
+            // Rows waiting for the frontier, each with its release time `order.0`;
+            // sorted (stably, so arrival order holds within a time) before release.
+            let mut pending: Vec<(Order, Row)> = Vec::new();
             let mut pending_cap: Option<Capability<Time>> = None;
             let mut open: BTreeMap<u64, WindowAcc> = BTreeMap::new();
             let mut open_cap: Option<Capability<Time>> = None;
@@ -591,7 +598,7 @@ fn keyed_window<'s>(
                                 if pending_cap.as_ref().is_none_or(|c| cap.time() < c.time()) {
                                     pending_cap = Some(cap.retain(output.output_index()));
                                 }
-                                pending.entry(at).or_default().push(((at, src, seq), row));
+                                pending.push(((at, src, seq), row));
                             }
                         }
                     }
@@ -606,23 +613,24 @@ fn keyed_window<'s>(
                     return;
                 };
                 let Some(x) = x else { return };
-                while let Some(entry) = pending.first_entry() {
-                    if *entry.key() >= front {
-                        break;
-                    }
-                    let (at, rows) = entry.remove_entry();
-                    let Some(pcap) = pending_cap.as_ref() else { break };
-                    for (order, row) in rows {
+                // Release, in time order, the rows the frontier has passed.
+                pending.sort_by_key(|(order, _)| order.0);
+                let ready = pending.partition_point(|(order, _)| order.0 < front);
+                if let Some(pcap) = pending_cap.as_ref()
+                    && ready > 0
+                {
+                    let mut last_at = None;
+                    for (order, row) in pending.drain(..ready) {
+                        let at = order.0;
+                        if last_at.is_some_and(|t| t != at) {
+                            note_open(&open, pcap, &mut open_cap);
+                        }
+                        last_at = Some(at);
                         if let Err(e) = folder.add(x, order, row, &mut open) {
                             output.session(&pcap.delayed(&at)).give(KeyedOut::RowError(order, e));
                         }
                     }
-                    if let Some(first) = open.keys().next() {
-                        let want = time::of_ms(*first) - 1;
-                        if open_cap.as_ref().is_none_or(|c| *c.time() > want) {
-                            open_cap = Some(pcap.delayed(&want.max(*pcap.time())));
-                        }
-                    }
+                    note_open(&open, pcap, &mut open_cap);
                 }
                 while let Some(entry) = open.first_entry() {
                     if time::of_ms(*entry.key()) > front {
@@ -644,7 +652,7 @@ fn keyed_window<'s>(
                     }
                     None => open_cap = None,
                 }
-                match pending.keys().next() {
+                match pending.first().map(|(order, _)| &order.0) {
                     Some(first) => {
                         if let Some(c) = pending_cap.as_mut()
                             && *c.time() < *first
@@ -657,6 +665,17 @@ fn keyed_window<'s>(
             }
         },
     )
+}
+
+/// Holds a capability just before the end of the earliest open window (so
+/// its groups can be sent at `of_ms(end) - 1`), never before `pcap`.
+fn note_open(open: &BTreeMap<u64, WindowAcc>, pcap: &Capability<Time>, open_cap: &mut Option<Capability<Time>>) {
+    if let Some(first) = open.keys().next() {
+        let want = time::of_ms(*first) - 1;
+        if open_cap.as_ref().is_none_or(|c| *c.time() > want) {
+            *open_cap = Some(pcap.delayed(&want.max(*pcap.time())));
+        }
+    }
 }
 
 /// The groups one window collected from the workers.
