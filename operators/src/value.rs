@@ -516,6 +516,55 @@ pub struct RowDecoder {
     names: Vec<(Box<str>, usize)>,
     width: usize,
     rest_slot: Option<usize>,
+    /// Short string values seen before (device ids, states…), shared instead
+    /// of allocated again for every record.
+    strings: std::cell::RefCell<StringCache>,
+}
+
+/// A bounded set of short strings, so that the values a stream repeats are
+/// allocated once: at most [`StringCache::CAPACITY`] strings of at most
+/// [`StringCache::MAX_LEN`] bytes; others are allocated as usual.
+#[derive(Debug, Clone, Default)]
+struct StringCache {
+    map: std::collections::HashMap<Box<[u8]>, Arc<str>, std::hash::BuildHasherDefault<ShortHasher>>,
+}
+
+impl StringCache {
+    const CAPACITY: usize = 4096;
+    const MAX_LEN: usize = 48;
+
+    fn value(&mut self, s: &str) -> Value {
+        if s.len() > Self::MAX_LEN {
+            return Value::str(s);
+        }
+        if let Some(a) = self.map.get(s.as_bytes()) {
+            return Value::String(a.clone());
+        }
+        let a: Arc<str> = Arc::from(s);
+        if self.map.len() < Self::CAPACITY {
+            self.map.insert(Box::from(s.as_bytes()), a.clone());
+        }
+        Value::String(a)
+    }
+}
+
+/// FNV-1a with a final mix, for short byte strings.
+#[derive(Default)]
+struct ShortHasher(u64);
+
+impl std::hash::Hasher for ShortHasher {
+    fn finish(&self) -> u64 {
+        let z = self.0;
+        (z ^ (z >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (z >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 impl RowDecoder {
@@ -525,7 +574,7 @@ impl RowDecoder {
         let mut names: Vec<(Box<str>, usize)> =
             names.iter().enumerate().map(|(i, n)| (n.clone().into_boxed_str(), offset + i)).collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
-        Self { names, width, rest_slot }
+        Self { names, width, rest_slot, strings: Default::default() }
     }
 
     fn slot_of(&self, key: &str) -> Option<usize> {
@@ -548,7 +597,8 @@ impl RowDecoder {
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
         let mut slots = vec![Value::Null; self.width];
         if self.rest_slot.is_none() {
-            if (FlatScanner { bytes, at: 0 }).scan(self, &mut slots).is_some() {
+            let mut strings = self.strings.borrow_mut();
+            if (FlatScanner { bytes, at: 0, strings: &mut strings }).scan(self, &mut slots).is_some() {
                 return Ok(slots);
             }
             slots.iter_mut().for_each(|s| *s = Value::Null);
@@ -588,6 +638,7 @@ impl RowDecoder {
 struct FlatScanner<'a> {
     bytes: &'a [u8],
     at: usize,
+    strings: &'a mut StringCache,
 }
 
 impl<'a> FlatScanner<'a> {
@@ -677,7 +728,7 @@ impl<'a> FlatScanner<'a> {
             b'"' => {
                 self.at += 1;
                 let s = self.string_body()?;
-                Some(if keep { Value::str(s) } else { Value::Null })
+                Some(if keep { self.strings.value(s) } else { Value::Null })
             }
             b't' => self.literal(b"true", Value::Bool(true)),
             b'f' => self.literal(b"false", Value::Bool(false)),
