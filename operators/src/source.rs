@@ -92,8 +92,13 @@ impl SourceDecoder {
     /// global slot): eKuiper prunes the columns a rule does not read before
     /// its preprocessor applies the schema, so a bad value in an unread field
     /// is no error.
+    ///
+    /// The JSON decoder then also skips the fields the rule does not read
+    /// (the event-time field is always read).
     pub fn restrict_to(&mut self, used: &[bool]) {
         self.types.retain(|(slot, _)| used.get(*slot).copied().unwrap_or(true));
+        let timestamp = self.timestamp_slot;
+        self.json.retain_slots(|slot| used.get(slot).copied().unwrap_or(true) || Some(slot) == timestamp);
     }
 
     /// The event-time slot, if rows take their time from the payload.

@@ -577,6 +577,15 @@ impl RowDecoder {
         Self { names, width, rest_slot, strings: Default::default() }
     }
 
+    /// Stops decoding the fields whose slot `keep` rejects (they stay null):
+    /// projection pushdown into the parser. Without effect when a rest slot
+    /// collects the undeclared fields (they would land there instead).
+    pub fn retain_slots(&mut self, keep: impl Fn(usize) -> bool) {
+        if self.rest_slot.is_none() {
+            self.names.retain(|(_, slot)| keep(*slot));
+        }
+    }
+
     fn slot_of(&self, key: &str) -> Option<usize> {
         self.slot_of_bytes(key.as_bytes())
     }
