@@ -262,9 +262,7 @@ fn tag<'s>(
                                 buf.clear();
                                 for k in &keys {
                                     // A key that fails is reported by the keyed worker.
-                                    if let Ok(v) = ev.eval(k, r, GroupContext::default()) {
-                                        v.group_key(&mut buf);
-                                    }
+                                    let _ = push_key(&mut ev, k, r, GroupContext::default(), &mut buf);
                                 }
                                 fnv(&buf)
                             }
@@ -341,6 +339,62 @@ fn align<'s>(mins: Stream<'s, Time, Vec<TagOut>>, event_time: bool, worker: usiz
     )
 }
 
+/// A fast hasher for group keys (already-encoded bytes, hashed a word at a
+/// time, FxHash-style): the per-row group lookup must not pay for SipHash.
+#[derive(Default, Clone, Copy)]
+pub struct GroupKeyHasher(u64);
+
+impl std::hash::Hasher for GroupKeyHasher {
+    fn finish(&self) -> u64 {
+        // splitmix64's finalizer: the table indexes on the low bits, which the
+        // word-at-a-time multiply leaves depending on the keys' first bytes only.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59)).wrapping_mul(K);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// Group maps keyed by encoded group keys.
+type GroupMap<V> = HashMap<Vec<u8>, V, std::hash::BuildHasherDefault<GroupKeyHasher>>;
+
+/// Appends the group-key encoding of `expr` for `row`: a column is read in
+/// place (no clone of its value), anything else is evaluated.
+fn push_key(
+    ev: &mut Evaluator,
+    expr: &ScalarExpr,
+    row: &Row,
+    g: GroupContext,
+    out: &mut Vec<u8>,
+) -> Result<(), crate::eval::EvalError> {
+    match expr {
+        ScalarExpr::Column(c) => match row.slots.get(c.slot) {
+            Some(v) => v.group_key(out),
+            None => Value::Null.group_key(out),
+        },
+        other => ev.eval(other, row, g)?.group_key(out),
+    }
+    Ok(())
+}
+
 /// One group's accumulators in one window.
 struct GroupAcc {
     first: (Order, Row),
@@ -350,7 +404,7 @@ struct GroupAcc {
 /// One window's groups on one worker.
 #[derive(Default)]
 struct WindowAcc {
-    groups: HashMap<Vec<u8>, GroupAcc>,
+    groups: GroupMap<GroupAcc>,
     error: Option<WindowError>,
 }
 
@@ -391,6 +445,8 @@ struct Folder {
     post_where: Option<ScalarExpr>,
     keys: Vec<ScalarExpr>,
     aggs: Vec<AggregateCall>,
+    /// Per aggregate: whether it is `count(*)` (every row counts; the row object is not built).
+    counts_rows: Vec<bool>,
     clock: Clock,
     ends: Vec<u64>,
     key: Vec<u8>,
@@ -406,6 +462,10 @@ impl Folder {
             window_filter: shape.window.as_ref().and_then(|w| w.filter.clone()),
             post_where: if pushed_where { None } else { shape.filter.clone() },
             keys,
+            counts_rows: aggs
+                .iter()
+                .map(|a| a.name == "count" && matches!(a.args.as_slice(), [ScalarExpr::Wildcard { .. }]))
+                .collect(),
             aggs,
             clock,
             ends: Vec::new(),
@@ -441,12 +501,9 @@ impl Folder {
             self.key.clear();
             let mut failed = None;
             for k in &self.keys {
-                match self.ev.eval(k, &row, base) {
-                    Ok(v) => v.group_key(&mut self.key),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+                if let Err(e) = push_key(&mut self.ev, k, &row, base, &mut self.key) {
+                    failed = Some(e);
+                    break;
                 }
             }
             if let Some(e) = failed {
@@ -460,16 +517,26 @@ impl Folder {
                     accs: self.aggs.iter().map(new_accumulator).collect(),
                 }),
             };
-            for (a, acc) in self.aggs.iter().zip(group.accs.iter_mut()) {
+            for ((a, acc), counts_rows) in self.aggs.iter().zip(group.accs.iter_mut()).zip(&self.counts_rows) {
                 if let Some(f) = &a.filter
                     && !self.ev.eval_condition(f, &row, base).unwrap_or(false)
                 {
                     continue;
                 }
                 self.args.clear();
+                if *counts_rows {
+                    // `count(*)` only asks whether the row object is null; it never is.
+                    self.args.push(Value::Bool(true));
+                    let _ = acc.update(&self.args);
+                    continue;
+                }
                 let mut failed = None;
                 for arg in &a.args {
-                    match self.ev.eval(arg, &row, base) {
+                    let v = match arg {
+                        ScalarExpr::Column(c) => Ok(row.slots.get(c.slot).cloned().unwrap_or(Value::Null)),
+                        other => self.ev.eval(other, &row, base),
+                    };
+                    match v {
                         Ok(v) => self.args.push(v),
                         Err(e) => {
                             failed = Some(format!("run Select error: {}", e.0));
@@ -509,7 +576,9 @@ fn keyed_window<'s>(
         "KeyedWindow",
         move |_initial, _info| {
             let mut x: Option<u64> = None;
-            let mut pending: BTreeMap<Time, Vec<(Order, Row)>> = BTreeMap::new();
+            // Rows waiting for the frontier, each with its release time `order.0`;
+            // sorted (stably, so arrival order holds within a time) before release.
+            let mut pending: Vec<(Order, Row)> = Vec::new();
             let mut pending_cap: Option<Capability<Time>> = None;
             let mut open: BTreeMap<u64, WindowAcc> = BTreeMap::new();
             let mut open_cap: Option<Capability<Time>> = None;
@@ -529,7 +598,7 @@ fn keyed_window<'s>(
                                 if pending_cap.as_ref().is_none_or(|c| cap.time() < c.time()) {
                                     pending_cap = Some(cap.retain(output.output_index()));
                                 }
-                                pending.entry(at).or_default().push(((at, src, seq), row));
+                                pending.push(((at, src, seq), row));
                             }
                         }
                     }
@@ -544,23 +613,24 @@ fn keyed_window<'s>(
                     return;
                 };
                 let Some(x) = x else { return };
-                while let Some(entry) = pending.first_entry() {
-                    if *entry.key() >= front {
-                        break;
-                    }
-                    let (at, rows) = entry.remove_entry();
-                    let Some(pcap) = pending_cap.as_ref() else { break };
-                    for (order, row) in rows {
+                // Release, in time order, the rows the frontier has passed.
+                pending.sort_by_key(|(order, _)| order.0);
+                let ready = pending.partition_point(|(order, _)| order.0 < front);
+                if let Some(pcap) = pending_cap.as_ref()
+                    && ready > 0
+                {
+                    let mut last_at = None;
+                    for (order, row) in pending.drain(..ready) {
+                        let at = order.0;
+                        if last_at.is_some_and(|t| t != at) {
+                            note_open(&open, pcap, &mut open_cap);
+                        }
+                        last_at = Some(at);
                         if let Err(e) = folder.add(x, order, row, &mut open) {
                             output.session(&pcap.delayed(&at)).give(KeyedOut::RowError(order, e));
                         }
                     }
-                    if let Some(first) = open.keys().next() {
-                        let want = time::of_ms(*first) - 1;
-                        if open_cap.as_ref().is_none_or(|c| *c.time() > want) {
-                            open_cap = Some(pcap.delayed(&want.max(*pcap.time())));
-                        }
-                    }
+                    note_open(&open, pcap, &mut open_cap);
                 }
                 while let Some(entry) = open.first_entry() {
                     if time::of_ms(*entry.key()) > front {
@@ -582,7 +652,7 @@ fn keyed_window<'s>(
                     }
                     None => open_cap = None,
                 }
-                match pending.keys().next() {
+                match pending.first().map(|(order, _)| &order.0) {
                     Some(first) => {
                         if let Some(c) = pending_cap.as_mut()
                             && *c.time() < *first
@@ -595,6 +665,17 @@ fn keyed_window<'s>(
             }
         },
     )
+}
+
+/// Holds a capability just before the end of the earliest open window (so
+/// its groups can be sent at `of_ms(end) - 1`), never before `pcap`.
+fn note_open(open: &BTreeMap<u64, WindowAcc>, pcap: &Capability<Time>, open_cap: &mut Option<Capability<Time>>) {
+    if let Some(first) = open.keys().next() {
+        let want = time::of_ms(*first) - 1;
+        if open_cap.as_ref().is_none_or(|c| *c.time() > want) {
+            *open_cap = Some(pcap.delayed(&want.max(*pcap.time())));
+        }
+    }
 }
 
 /// The groups one window collected from the workers.

@@ -92,8 +92,13 @@ impl SourceDecoder {
     /// global slot): eKuiper prunes the columns a rule does not read before
     /// its preprocessor applies the schema, so a bad value in an unread field
     /// is no error.
+    ///
+    /// The JSON decoder then also skips the fields the rule does not read
+    /// (the event-time field is always read).
     pub fn restrict_to(&mut self, used: &[bool]) {
         self.types.retain(|(slot, _)| used.get(*slot).copied().unwrap_or(true));
+        let timestamp = self.timestamp_slot;
+        self.json.retain_slots(|slot| used.get(slot).copied().unwrap_or(true) || Some(slot) == timestamp);
     }
 
     /// The event-time slot, if rows take their time from the payload.
@@ -174,23 +179,24 @@ fn convert(v: Value, ty: &FieldType, strict: bool, field: &str) -> Result<Value,
     if v.is_null() {
         return Ok(v);
     }
+    // `None`: keep `v` as it is (it already has the declared type).
     let converted = match (ty, &v) {
-        (FieldType::Bigint, Value::Int(_)) => Some(v.clone()),
+        (FieldType::Bigint, Value::Int(_))
+        | (FieldType::Float, Value::Float(_))
+        | (FieldType::String, Value::String(_))
+        | (FieldType::Boolean, Value::Bool(_))
+        | (FieldType::Datetime, Value::Int(_) | Value::String(_))
+        | (FieldType::Bytea, Value::Bytes(_))
+        | (FieldType::Array(_), Value::Array(_))
+        | (FieldType::Struct(_), Value::Object(_)) => return Ok(v),
         (FieldType::Bigint, Value::Float(f)) if f.fract() == 0.0 => Some(Value::Int(*f as i64)),
-        (FieldType::Float, Value::Float(_)) => Some(v.clone()),
         (FieldType::Float, Value::Int(i)) => Some(Value::Float(*i as f64)),
-        (FieldType::String, Value::String(_)) => Some(v.clone()),
-        (FieldType::Boolean, Value::Bool(_)) => Some(v.clone()),
         (FieldType::Boolean, Value::String(s)) => match s.to_ascii_lowercase().as_str() {
             "true" | "1" => Some(Value::Bool(true)),
             "false" | "0" => Some(Value::Bool(false)),
             _ => None,
         },
-        (FieldType::Datetime, Value::Int(_) | Value::String(_)) => Some(v.clone()),
-        (FieldType::Bytea, Value::Bytes(_)) => Some(v.clone()),
         (FieldType::Bytea, Value::String(s)) => crate::value::base64_decode(s).map(|b| Value::Bytes(Arc::from(b))),
-        (FieldType::Array(_), Value::Array(_)) => Some(v.clone()),
-        (FieldType::Struct(_), Value::Object(_)) => Some(v.clone()),
         // Delimited payloads arrive as text: parse numbers.
         (FieldType::Bigint, Value::String(s)) if !strict => s.trim().parse::<i64>().ok().map(Value::Int),
         (FieldType::Float, Value::String(s)) if !strict => s.trim().parse::<f64>().ok().map(Value::Float),

@@ -516,6 +516,55 @@ pub struct RowDecoder {
     names: Vec<(Box<str>, usize)>,
     width: usize,
     rest_slot: Option<usize>,
+    /// Short string values seen before (device ids, states…), shared instead
+    /// of allocated again for every record.
+    strings: std::cell::RefCell<StringCache>,
+}
+
+/// A bounded set of short strings, so that the values a stream repeats are
+/// allocated once: at most [`StringCache::CAPACITY`] strings of at most
+/// [`StringCache::MAX_LEN`] bytes; others are allocated as usual.
+#[derive(Debug, Clone, Default)]
+struct StringCache {
+    map: std::collections::HashMap<Box<[u8]>, Arc<str>, std::hash::BuildHasherDefault<ShortHasher>>,
+}
+
+impl StringCache {
+    const CAPACITY: usize = 4096;
+    const MAX_LEN: usize = 48;
+
+    fn value(&mut self, s: &str) -> Value {
+        if s.len() > Self::MAX_LEN {
+            return Value::str(s);
+        }
+        if let Some(a) = self.map.get(s.as_bytes()) {
+            return Value::String(a.clone());
+        }
+        let a: Arc<str> = Arc::from(s);
+        if self.map.len() < Self::CAPACITY {
+            self.map.insert(Box::from(s.as_bytes()), a.clone());
+        }
+        Value::String(a)
+    }
+}
+
+/// FNV-1a with a final mix, for short byte strings.
+#[derive(Default)]
+struct ShortHasher(u64);
+
+impl std::hash::Hasher for ShortHasher {
+    fn finish(&self) -> u64 {
+        let z = self.0;
+        (z ^ (z >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (z >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 impl RowDecoder {
@@ -525,19 +574,44 @@ impl RowDecoder {
         let mut names: Vec<(Box<str>, usize)> =
             names.iter().enumerate().map(|(i, n)| (n.clone().into_boxed_str(), offset + i)).collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
-        Self { names, width, rest_slot }
+        Self { names, width, rest_slot, strings: Default::default() }
+    }
+
+    /// Stops decoding the fields whose slot `keep` rejects (they stay null):
+    /// projection pushdown into the parser. Without effect when a rest slot
+    /// collects the undeclared fields (they would land there instead).
+    pub fn retain_slots(&mut self, keep: impl Fn(usize) -> bool) {
+        if self.rest_slot.is_none() {
+            self.names.retain(|(_, slot)| keep(*slot));
+        }
     }
 
     fn slot_of(&self, key: &str) -> Option<usize> {
+        self.slot_of_bytes(key.as_bytes())
+    }
+
+    fn slot_of_bytes(&self, key: &[u8]) -> Option<usize> {
         if self.names.len() <= 8 {
-            return self.names.iter().find(|(n, _)| &**n == key).map(|(_, s)| *s);
+            return self.names.iter().find(|(n, _)| n.as_bytes() == key).map(|(_, s)| *s);
         }
-        self.names.binary_search_by(|(n, _)| (**n).cmp(key)).ok().map(|i| self.names[i].1)
+        self.names.binary_search_by(|(n, _)| n.as_bytes().cmp(key)).ok().map(|i| self.names[i].1)
     }
 
     /// Decodes one JSON object into a fresh slot vector.
+    ///
+    /// A flat object (scalar values, no escapes; the shape of IoT payloads) is
+    /// scanned directly into the slots by [`FlatScanner`]; anything else, and
+    /// every malformed input, goes through serde_json, so values and error
+    /// messages are serde_json's in every case.
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
         let mut slots = vec![Value::Null; self.width];
+        if self.rest_slot.is_none() {
+            let mut strings = self.strings.borrow_mut();
+            if (FlatScanner { bytes, at: 0, strings: &mut strings }).scan(self, &mut slots).is_some() {
+                return Ok(slots);
+            }
+            slots.iter_mut().for_each(|s| *s = Value::Null);
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         de.deserialize_map(RowVisitor { dec: self, slots: &mut slots }).map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
@@ -562,6 +636,205 @@ impl RowDecoder {
         }
         slots
     }
+}
+
+/// A scanner for flat JSON objects (`{"k":scalar,...}`): keys and strings
+/// without escapes, numbers, `true`/`false`/`null`. It places the fields a rule
+/// reads into their slots and skips the others without allocating. It gives
+/// up (`None`) on anything else — nested values, escapes, unusual numbers,
+/// malformed input — and the caller then decodes with serde_json, so every
+/// value it produces is the one serde_json would produce.
+struct FlatScanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    strings: &'a mut StringCache,
+}
+
+impl<'a> FlatScanner<'a> {
+    fn scan(mut self, dec: &RowDecoder, slots: &mut [Value]) -> Option<()> {
+        self.ws();
+        self.eat(b'{')?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+        } else {
+            loop {
+                self.eat(b'"')?;
+                let key = self.raw_string_body()?;
+                // A key that names a slot is valid UTF-8 (the names are); others are checked.
+                let slot = dec.slot_of_bytes(key);
+                if slot.is_none() {
+                    std::str::from_utf8(key).ok()?;
+                }
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                let value = self.scalar(slot.is_some())?;
+                if let Some(s) = slot {
+                    *slots.get_mut(s)? = value;
+                }
+                self.ws();
+                match self.next()? {
+                    b',' => self.ws(),
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        self.ws();
+        (self.at == self.bytes.len()).then_some(())
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// The text of a string after its opening quote, through the closing quote
+    /// (`None` on an escape, a control character or invalid UTF-8).
+    fn string_body(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.raw_string_body()?).ok()
+    }
+
+    /// The bytes of a string after its opening quote (`None` on an escape or a
+    /// control character); the caller checks UTF-8.
+    fn raw_string_body(&mut self) -> Option<&'a [u8]> {
+        let rest = &self.bytes[self.at..];
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.at += len + 1;
+        Some(&rest[..len])
+    }
+
+    fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| {
+            self.at = end;
+            value
+        })
+    }
+
+    /// One scalar value; built only when `keep` (a skipped string is not copied).
+    fn scalar(&mut self, keep: bool) -> Option<Value> {
+        match self.peek()? {
+            b'"' => {
+                self.at += 1;
+                let s = self.string_body()?;
+                Some(if keep { self.strings.value(s) } else { Value::Null })
+            }
+            b't' => self.literal(b"true", Value::Bool(true)),
+            b'f' => self.literal(b"false", Value::Bool(false)),
+            b'n' => self.literal(b"null", Value::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// A JSON number as serde_json reads it: integers (18 digits at most, not
+    /// `-0`) are `Int`; numbers with a fraction or an exponent are the correctly
+    /// rounded `Float` (what serde_json's `float_roundtrip` gives).
+    fn number(&mut self) -> Option<Value> {
+        let start = self.at;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.at += 1;
+        }
+        let int_start = self.at;
+        self.digits();
+        let int_digits = self.at - int_start;
+        if int_digits == 0 || (int_digits > 1 && self.bytes[int_start] == b'0') {
+            return None;
+        }
+        let mut is_float = false;
+        let mut fraction_digits = 0;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            fraction_digits = self.digits();
+            if fraction_digits == 0 {
+                return None;
+            }
+            is_float = true;
+        }
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            exponent = true;
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+            is_float = true;
+        }
+        if is_float {
+            if !exponent && let Some(f) = exact_decimal(&self.bytes[int_start..self.at], fraction_digits) {
+                return Some(Value::Float(if negative { -f } else { f }));
+            }
+            let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+            let f: f64 = text.parse().ok()?;
+            return f.is_finite().then_some(Value::Float(f));
+        }
+        if int_digits > 18 {
+            return None;
+        }
+        let mut magnitude: i64 = 0;
+        for &d in &self.bytes[int_start..int_start + int_digits] {
+            magnitude = magnitude * 10 + i64::from(d - b'0');
+        }
+        if negative {
+            // serde_json reads `-0` as the float -0.0: leave it to serde_json.
+            return (magnitude != 0).then_some(Value::Int(-magnitude));
+        }
+        Some(Value::Int(magnitude))
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+        self.at - start
+    }
+}
+
+/// `digits` (`123.45`, no sign, no exponent) as a float when it is exact to
+/// compute: at most 15 significant digits and 22 fraction digits, so both the
+/// integer mantissa and the power of ten are exact doubles and one IEEE
+/// division gives the correctly rounded result (Clinger's fast path; the same
+/// value `str::parse` and serde_json give).
+fn exact_decimal(digits: &[u8], fraction_digits: usize) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
+    ];
+    if digits.len() > 16 || fraction_digits > 22 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    for &d in digits {
+        if d != b'.' {
+            mantissa = mantissa * 10 + u64::from(d - b'0');
+        }
+    }
+    Some(mantissa as f64 / POW10[fraction_digits])
 }
 
 struct RowVisitor<'a> {
@@ -625,6 +898,51 @@ mod tests {
         assert_eq!(slots[1], Value::object([("h".to_string(), Value::Int(2))].into()));
         assert!(d.decode(b"{\"temperature\":").is_err());
         assert!(d.decode(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn flat_scanner_agrees_with_serde_json() {
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let d = RowDecoder::new(&names, 0, None, 3);
+        let inputs: &[&[u8]] = &[
+            br#"{"a":"d17","b":50.25,"c":1700000000000,"skip":true}"#,
+            br#" { "a" : -0.5 , "b" : -12 , "c" : null } "#,
+            br#"{"a":0.1,"b":123456789012345.6,"c":9007199254740993.5}"#,
+            br#"{"a":1e3,"b":2.5E-3,"c":-0}"#,
+            br#"{"a":12345678901234567890,"b":-9223372036854775808,"c":0.30000000000000004}"#,
+            br#"{"a":"x\"y","b":"\u00e9","c":{"n":1}}"#,
+            br#"{"a":[1,2],"b":false,"a":"again"}"#,
+            br#"{"a":01}"#,
+            br#"{"a":1.}"#,
+            br#"{"a":1,}"#,
+            br#"{"a":1} x"#,
+            br#"{"a":1e400}"#,
+            b"{\"a\":\"\xff\"}",
+            br#"{}"#,
+        ];
+        for input in inputs {
+            let mut via_serde = vec![Value::Null; 3];
+            let mut de = serde_json::Deserializer::from_slice(input);
+            let serde = de
+                .deserialize_map(RowVisitor { dec: &d, slots: &mut via_serde })
+                .and_then(|()| de.end())
+                .map(|()| via_serde)
+                .map_err(|e| e.to_string());
+            let got = d.decode(input);
+            let text = String::from_utf8_lossy(input);
+            match (&got, &serde) {
+                (Ok(g), Ok(s)) => {
+                    // Bit-identical floats, same variants.
+                    assert_eq!(format!("{g:?}"), format!("{s:?}"), "{text}");
+                    for (x, y) in g.iter().zip(s) {
+                        if let (Value::Float(x), Value::Float(y)) = (x, y) {
+                            assert_eq!(x.to_bits(), y.to_bits(), "{text}");
+                        }
+                    }
+                }
+                _ => assert_eq!(got, serde, "{text}"),
+            }
+        }
     }
 
     #[test]

@@ -301,30 +301,40 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
                 let Some(input) = rule.inputs[i].as_mut() else { continue };
+                let mut items = Vec::with_capacity(batch.len());
                 if rule.event_time {
-                    let mut items = Vec::with_capacity(batch.len());
+                    // The watermark moves with this batch's own event times; the
+                    // other inputs' maxima are read once per batch and the shared
+                    // maximum is raised once (no atomic per record).
+                    let others = others_max(&rule.max_event_ts, &rule.is_table, i);
+                    let seen = rule.max_event_ts[i].load(Ordering::SeqCst);
+                    let mut local_max = seen;
+                    let mut late = 0;
                     for rec in &batch {
                         let item = decoder.decode(rec);
                         if let Item::Row(r) = &item {
-                            let wm = watermark(&rule.max_event_ts, &rule.is_table, rule.late_tolerance_ms);
+                            let own = if rule.is_table[i] { None } else { Some(local_max) };
+                            let wm =
+                                own.into_iter().chain(others).min().unwrap_or(0).saturating_sub(rule.late_tolerance_ms);
                             if r.ts < wm {
-                                rule.metrics.late.fetch_add(1, Ordering::Relaxed);
+                                late += 1;
                                 continue;
                             }
-                            if rule.max_event_ts[i].fetch_max(r.ts, Ordering::SeqCst) < r.ts {
-                                moved = true;
-                            }
+                            local_max = local_max.max(r.ts);
                         }
                         items.push(item);
                     }
-                    for item in items {
-                        input.send(item);
+                    if late > 0 {
+                        rule.metrics.late.fetch_add(late, Ordering::Relaxed);
+                    }
+                    if local_max > seen && rule.max_event_ts[i].fetch_max(local_max, Ordering::SeqCst) < local_max {
+                        moved = true;
                     }
                 } else {
-                    for rec in &batch {
-                        input.send(decoder.decode(rec));
-                    }
+                    items.extend(batch.iter().map(|rec| decoder.decode(rec)));
                 }
+                // One message per batch into the dataflow, not one push per record.
+                input.send_batch(&mut items);
             }
         }
     }
@@ -364,6 +374,16 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
         rule.next_tick = next_boundary(rule.anchor_ms, tick.grid_ms, now);
     }
     moved
+}
+
+/// min over the stream inputs other than `input` of the largest event time seen.
+fn others_max(max: &[AtomicU64], is_table: &[bool], input: usize) -> Option<u64> {
+    max.iter()
+        .zip(is_table)
+        .enumerate()
+        .filter(|(j, (_, t))| *j != input && !**t)
+        .map(|(_, (m, _))| m.load(Ordering::SeqCst))
+        .min()
 }
 
 /// min over stream inputs of the largest event time seen, minus the tolerance.

@@ -20,6 +20,7 @@
 
 use super::{go_tv, go_v};
 use crate::value::{Map, Value};
+use std::sync::Arc;
 
 /// Names of the aggregates [`new`] knows.
 pub(super) const NAMES: &[&str] = &[
@@ -53,20 +54,17 @@ pub trait Accumulator: Send {
 /// A fresh accumulator for `name`.
 pub(super) fn new(name: &str) -> Option<Box<dyn Accumulator>> {
     let kind = match name {
-        "avg" => Kind::Avg,
+        "avg" | "sum" | "min" | "max" => return Some(Box::new(Running::new(name))),
         "collect" => Kind::Collect,
         "count" => return Some(Box::new(Count(0))),
         "deduplicate" => Kind::Dedup,
         "last_value" => Kind::LastValue,
-        "max" => Kind::Max,
         "median" => Kind::Median,
         "merge_agg" => return Some(Box::new(MergeAgg(Map::new()))),
-        "min" => Kind::Min,
         "percentile" | "percentile_cont" => Kind::PercentileCont,
         "percentile_disc" => Kind::PercentileDisc,
         "stddev" => Kind::Stddev,
         "stddevs" => Kind::Stddevs,
-        "sum" => Kind::Sum,
         "var" => Kind::Var,
         "vars" => Kind::Vars,
         _ => return None,
@@ -106,10 +104,6 @@ impl Accumulator for MergeAgg {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
-    Avg,
-    Sum,
-    Min,
-    Max,
     Collect,
     Dedup,
     LastValue,
@@ -189,9 +183,6 @@ impl Accumulator for Collected {
                     Ok(vals.last().cloned().unwrap_or(Value::Null))
                 }
             }
-            Kind::Sum | Kind::Avg => sum_avg(vals, self.kind == Kind::Avg),
-            Kind::Min => extreme(vals, "min", |a, b| a < b, |a, b| a < b, |a, b| a < b),
-            Kind::Max => extreme(vals, "max", |a, b| a > b, |a, b| a > b, |a, b| a > b),
             _ => {
                 if vals.is_empty() {
                     return Ok(Value::Null);
@@ -214,87 +205,135 @@ impl Accumulator for Collected {
     }
 }
 
-fn sum_avg(vals: &[Value], avg: bool) -> Result<Value, String> {
-    let name = if avg { "avg" } else { "sum" };
-    let Some(first) = vals.first() else {
-        return Ok(Value::Null);
-    };
-    match first {
-        Value::Int(_) => {
-            let mut total: i64 = 0;
-            for v in vals {
-                match v {
-                    Value::Int(i) => total = total.wrapping_add(*i),
-                    Value::Float(f) => total = total.wrapping_add(*f as i64),
-                    other => return Err(format!("requires int but found {}", go_tv(other))),
-                }
-            }
-            Ok(Value::Int(if avg { total / vals.len() as i64 } else { total }))
-        }
-        Value::Float(_) => {
-            let mut total = 0.0;
-            for v in vals {
-                match v {
-                    Value::Float(f) => total += f,
-                    other => return Err(format!("requires float64 but found {}", go_tv(other))),
-                }
-            }
-            Ok(Value::Float(if avg { total / vals.len() as f64 } else { total }))
-        }
-        other => Err(format!("run {name} function error: found invalid arg {}", go_tv(other))),
-    }
+/// Which running aggregate a [`Running`] computes.
+#[derive(Clone, Copy, PartialEq)]
+enum RunningKind {
+    Sum,
+    Avg,
+    Min,
+    Max,
 }
 
-fn extreme(
-    vals: &[Value],
-    name: &str,
-    int_better: fn(i64, i64) -> bool,
-    float_better: fn(f64, f64) -> bool,
-    str_better: fn(&str, &str) -> bool,
-) -> Result<Value, String> {
-    let Some(first) = vals.first() else {
-        return Ok(Value::Null);
-    };
-    match first {
-        Value::Int(start) => {
-            let mut best = *start;
-            for v in vals {
+/// The running value of a [`Running`] aggregate; its variant is the type the first non-null value fixed.
+enum RunningValue {
+    Empty,
+    Int(i64),
+    Float(f64),
+    Str(Arc<str>),
+}
+
+/// `sum`/`avg`/`min`/`max` folded as rows arrive, without keeping the values.
+/// The typing rules are those of eKuiper's slice functions: the first non-null
+/// value fixes the type, and the first later value of another type is the
+/// error `finish` reports. Floats are added in arrival order, from `0.0`, as a
+/// scan of the slice would add them.
+struct Running {
+    kind: RunningKind,
+    value: RunningValue,
+    /// Non-null values seen (the divisor of `avg`).
+    count: i64,
+    error: Option<String>,
+}
+
+impl Running {
+    fn new(name: &str) -> Self {
+        let kind = match name {
+            "sum" => RunningKind::Sum,
+            "avg" => RunningKind::Avg,
+            "min" => RunningKind::Min,
+            _ => RunningKind::Max,
+        };
+        Self { kind, value: RunningValue::Empty, count: 0, error: None }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            RunningKind::Sum => "sum",
+            RunningKind::Avg => "avg",
+            RunningKind::Min => "min",
+            RunningKind::Max => "max",
+        }
+    }
+
+    fn add(&mut self, v: &Value) -> Result<(), String> {
+        let extreme = matches!(self.kind, RunningKind::Min | RunningKind::Max);
+        let min = self.kind == RunningKind::Min;
+        // Whether `x` replaces `best` (min: smaller, max: larger).
+        fn better<T: PartialOrd>(min: bool, x: T, best: T) -> bool {
+            if min { x < best } else { x > best }
+        }
+        let name = self.name();
+        match (&mut self.value, v) {
+            (RunningValue::Empty, Value::Int(i)) => self.value = RunningValue::Int(*i),
+            (RunningValue::Empty, Value::Float(f)) => {
+                self.value = RunningValue::Float(if extreme { *f } else { 0.0 + *f });
+            }
+            (RunningValue::Empty, Value::String(s)) if extreme => self.value = RunningValue::Str(s.clone()),
+            (RunningValue::Empty, other) => {
+                return Err(format!("run {} function error: found invalid arg {}", name, go_tv(other)));
+            }
+            (RunningValue::Int(acc), Value::Int(_) | Value::Float(_)) => {
                 let x = match v {
                     Value::Int(i) => *i,
                     Value::Float(f) => *f as i64,
-                    other => return Err(format!("requires int64 but found {}", go_tv(other))),
+                    _ => 0,
                 };
-                if int_better(x, best) {
-                    best = x;
+                let acc_now = *acc;
+                if !extreme {
+                    *acc = acc_now.wrapping_add(x);
+                } else if better(min, x, acc_now) {
+                    self.value = RunningValue::Int(x);
                 }
             }
-            Ok(Value::Int(best))
-        }
-        Value::Float(start) => {
-            let mut best = *start;
-            for v in vals {
-                let Value::Float(x) = v else {
-                    return Err(format!("requires float64 but found {}", go_tv(v)));
-                };
-                if float_better(*x, best) {
-                    best = *x;
+            (RunningValue::Int(_), other) => {
+                let ty = if extreme { "int64" } else { "int" };
+                return Err(format!("requires {ty} but found {}", go_tv(other)));
+            }
+            (RunningValue::Float(acc), Value::Float(x)) => {
+                let acc_now = *acc;
+                if !extreme {
+                    *acc = acc_now + *x;
+                } else if better(min, *x, acc_now) {
+                    self.value = RunningValue::Float(*x);
                 }
             }
-            Ok(Value::Float(best))
-        }
-        Value::String(start) => {
-            let mut best: &str = start;
-            for v in vals {
-                let Value::String(x) = v else {
-                    return Err(format!("requires string but found {}", go_tv(v)));
-                };
-                if str_better(x, best) {
-                    best = x;
+            (RunningValue::Float(_), other) => return Err(format!("requires float64 but found {}", go_tv(other))),
+            (RunningValue::Str(best), Value::String(x)) => {
+                if better(min, &**x, &**best) {
+                    self.value = RunningValue::Str(x.clone());
                 }
             }
-            Ok(Value::str(best))
+            (RunningValue::Str(_), other) => return Err(format!("requires string but found {}", go_tv(other))),
         }
-        other => Err(format!("run {name} function error: found invalid arg {}", go_tv(other))),
+        Ok(())
+    }
+}
+
+impl Accumulator for Running {
+    fn update(&mut self, args: &[Value]) -> Result<(), String> {
+        let Some(v) = args.first().filter(|v| !v.is_null()) else {
+            return Ok(());
+        };
+        self.count += 1;
+        if self.error.is_none()
+            && let Err(e) = self.add(v)
+        {
+            self.error = Some(e);
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<Value, String> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let avg = self.kind == RunningKind::Avg;
+        Ok(match &self.value {
+            RunningValue::Empty => Value::Null,
+            RunningValue::Int(i) => Value::Int(if avg { *i / self.count } else { *i }),
+            RunningValue::Float(f) => Value::Float(if avg { *f / self.count as f64 } else { *f }),
+            RunningValue::Str(s) => Value::String(s.clone()),
+        })
     }
 }
 
