@@ -521,6 +521,8 @@ fn handle_create_rule(
             input.advance_to(time::of_ms(anchor));
         }
     }
+    // A closed input (read on another process) holds back no watermark here.
+    let is_table: Vec<bool> = share.is_table.iter().zip(&inputs).map(|(t, i)| *t || i.is_none()).collect();
     rules.insert(
         id,
         InstalledRule {
@@ -538,7 +540,7 @@ fn handle_create_rule(
             next_tick: tick.map_or(u64::MAX, |t| next_boundary(anchor, t.grid_ms, now)),
             active_until: share.active_until,
             anchor_ms: anchor,
-            is_table: share.is_table,
+            is_table,
             backlogged: false,
             _probe: handles.probe,
         },
