@@ -316,12 +316,43 @@ pub fn markdown(records: &[Json], header: &str) -> String {
     out
 }
 
+/// Line colours of the chart's series, in order.
+const SERIES_COLORS: [RGBColor; 6] = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
+
+/// Draws each named series as a line with dots, and the legend at `legend`.
+fn draw_lines<'a, DB, X, Y>(
+    c: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    series: &[(String, Vec<(f64, f64)>)],
+    legend: SeriesLabelPosition,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = SERIES_COLORS[i % SERIES_COLORS.len()];
+        c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        c.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled()))).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(legend)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
 /// The chart: throughput against workers (memory feed) and latency percentiles.
 pub fn chart(records: &[Json], path: &Path) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (1100, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (left, right) = root.split_horizontally(560);
-    let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
 
     // Throughput against workers.
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
@@ -353,20 +384,7 @@ pub fn chart(records: &[Json], path: &Path) -> anyhow::Result<()> {
         .x_labels(max_w as usize + 1)
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for (i, (name, pts)) in series.iter().enumerate() {
-        let color = colors[i % colors.len()];
-        c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-        c.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled()))).map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    c.configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    draw_lines(&mut c, &series, SeriesLabelPosition::UpperRight)?;
 
     // Latency percentiles.
     let keys = [("p50_us", 50.0), ("p90_us", 90.0), ("p99_us", 99.0), ("p999_us", 99.9), ("max_us", 100.0)];
@@ -404,20 +422,7 @@ pub fn chart(records: &[Json], path: &Path) -> anyhow::Result<()> {
         })
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for (i, (name, pts)) in lat.iter().enumerate() {
-        let color = colors[i % colors.len()];
-        c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-        c.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled()))).map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    c.configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    draw_lines(&mut c, &lat, SeriesLabelPosition::UpperLeft)?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
