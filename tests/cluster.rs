@@ -90,26 +90,6 @@ fn write_input(path: &Path) {
     std::fs::write(path, text).expect("input");
 }
 
-fn lines(path: &Path) -> Vec<Json> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
-}
-
-async fn wait_lines(path: &Path, n: usize) -> Vec<Json> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = lines(path);
-        if got.len() >= n || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn sorted(rows: Vec<Json>) -> Vec<String> {
     let mut v: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
     v.sort();
@@ -169,8 +149,8 @@ async fn two_processes_produce_what_one_process_produces() {
     let client = Client::new(&format!("http://127.0.0.1:{port}"), None).expect("client");
     wait_ping(&client, &dir).await;
     install(&client, &input, &single).await;
-    let single_hot = wait_lines(&single.filtered, filtered_expected).await;
-    let single_win = wait_lines(&single.windows, windows_expected).await;
+    let single_hot = wait_json_lines(&single.filtered, filtered_expected, Duration::from_secs(60)).await;
+    let single_win = wait_json_lines(&single.windows, windows_expected, Duration::from_secs(60)).await;
     drop(p);
     assert_eq!(single_hot.len(), filtered_expected, "single:\n{}", read_log(&dir, "single"));
     assert_eq!(single_win.len(), windows_expected, "single:\n{}", read_log(&dir, "single"));
@@ -209,8 +189,8 @@ async fn two_processes_produce_what_one_process_produces() {
                 windows: dir.join(format!("cluster-{tag}-win.jsonl")),
             };
             install(&client, &input, &clustered).await;
-            let cluster_hot = wait_lines(&clustered.filtered, filtered_expected).await;
-            let cluster_win = wait_lines(&clustered.windows, windows_expected).await;
+            let cluster_hot = wait_json_lines(&clustered.filtered, filtered_expected, Duration::from_secs(60)).await;
+            let cluster_win = wait_json_lines(&clustered.windows, windows_expected, Duration::from_secs(60)).await;
             let logs = format!("p0:\n{}\np1:\n{}", read_log(&dir, &n0), read_log(&dir, &n1));
             assert_eq!(sorted(cluster_hot), sorted(single_hot.clone()), "2 × {workers} workers\n{logs}");
             assert_eq!(sorted(cluster_win), sorted(single_win.clone()), "2 × {workers} workers\n{logs}");

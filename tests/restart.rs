@@ -59,26 +59,6 @@ fn read_log(dir: &Path, log: &str) -> String {
     std::fs::read_to_string(dir.join(log)).unwrap_or_default()
 }
 
-fn lines(path: &Path) -> Vec<Json> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
-}
-
-async fn wait_lines(path: &Path, n: usize) -> Vec<Json> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = lines(path);
-        if got.len() >= n || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Polls the rule status until `records_in_total`/`records_out_total` reach the expected counts.
 async fn wait_status(c: &Client, id: &str, rin: u64, rout: u64) -> serde_json::Map<String, Json> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -133,7 +113,7 @@ async fn rule_survives_sigkill_and_produces_again() {
     let r = expect(c.post("/rules", &rule).await.expect("post"), 201);
     assert_eq!(r.body, "Rule hot was created successfully.");
 
-    let rows = wait_lines(&out, 4).await;
+    let rows = wait_json_lines(&out, 4, Duration::from_secs(30)).await;
     assert_eq!(ids(&rows), [6, 7, 8, 9], "log:\n{}", read_log(&dir, "server1.log"));
     let status = wait_status(c, "hot", 10, 4).await;
     assert_eq!(status["status"], json!("running"));
@@ -162,7 +142,7 @@ async fn rule_survives_sigkill_and_produces_again() {
     let r = expect(c.get("/streams").await.expect("streams"), 200);
     assert_eq!(r.json(), Some(json!(["sensors"])));
     // The file source reads its file again from the start: four more rows.
-    let rows = wait_lines(&out, 8).await;
+    let rows = wait_json_lines(&out, 8, Duration::from_secs(30)).await;
     assert_eq!(ids(&rows), [6, 6, 7, 7, 8, 8, 9, 9], "log:\n{}", read_log(&dir, "server2.log"));
     let status = wait_status(c, "hot", 10, 4).await;
     assert_eq!(status["status"], json!("running"));
@@ -184,10 +164,10 @@ async fn rule_survives_sigkill_and_produces_again() {
     let r = expect(c.get("/rules/hot/status").await.expect("status"), 200);
     assert_eq!(r.json().map(|j| j["status"].clone()), Some(json!("stopped")));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(lines(&out).len(), 8, "a stopped rule produced output");
+    assert_eq!(json_lines(&out).len(), 8, "a stopped rule produced output");
     // Starting it again is remembered too, and it produces.
     expect(c.request("POST", "/rules/hot/start", None).await.expect("start"), 200);
-    assert_eq!(wait_lines(&out, 12).await.len(), 12);
+    assert_eq!(wait_json_lines(&out, 12, Duration::from_secs(30)).await.len(), 12);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
