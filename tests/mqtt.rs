@@ -305,19 +305,7 @@ fn spawn_sub(host: &str, port: u16, topic: &str, n: usize, qos: u8) -> std::proc
 }
 
 fn pub_lines(host: &str, port: u16, topic: &str, lines: &[String], qos: u8) {
-    use std::io::Write;
-    let mut p = std::process::Command::new("mosquitto_pub")
-        .args(["-h", host, "-p", &port.to_string(), "-t", topic, "-l", "-q", &qos.to_string()])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_pub");
-    {
-        let mut stdin = std::io::BufWriter::new(p.stdin.take().unwrap());
-        for l in lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
-    assert!(p.wait().unwrap().success());
+    pub_lines_args(host, port, topic, lines, qos, &[]);
 }
 
 fn wait_lines(child: std::process::Child) -> Vec<String> {
@@ -553,11 +541,11 @@ fn spawn_sub_args(host: &str, port: u16, topic: &str, n: usize, extra: &[&str]) 
     child
 }
 
-/// `mosquitto_pub -l` with extra arguments.
-fn pub_lines_args(host: &str, port: u16, topic: &str, lines: &[String], extra: &[&str]) {
+/// `mosquitto_pub -l` at `qos` with extra arguments.
+fn pub_lines_args(host: &str, port: u16, topic: &str, lines: &[String], qos: u8, extra: &[&str]) {
     use std::io::Write;
     let mut p = std::process::Command::new("mosquitto_pub")
-        .args(["-h", host, "-p", &port.to_string(), "-t", topic, "-l", "-q", "1"])
+        .args(["-h", host, "-p", &port.to_string(), "-t", topic, "-l", "-q", &qos.to_string()])
         .args(extra)
         .stdin(std::process::Stdio::piped())
         .spawn()
@@ -604,7 +592,7 @@ async fn mosquitto_v5_pub_through_rule_to_v5_sub() {
     let lines: Vec<String> = (0..n).map(|i| json!({"seq": i}).to_string()).collect();
     let sub = spawn_sub_args(&host, port, &out_topic, n as usize, &["-V", "mqttv5"]);
     let (h, l, t) = (host.clone(), lines.clone(), in_topic.clone());
-    tokio::task::spawn_blocking(move || pub_lines_args(&h, port, &t, &l, &["-V", "mqttv5"])).await.unwrap();
+    tokio::task::spawn_blocking(move || pub_lines_args(&h, port, &t, &l, 1, &["-V", "mqttv5"])).await.unwrap();
     let got = tokio::task::spawn_blocking(move || wait_lines(sub)).await.unwrap();
     assert_eq!(seqs_of(&got), (0..n).collect::<Vec<_>>());
     eprintln!("interop v5: {n} messages through {server} over MQTT 5");
@@ -687,7 +675,7 @@ async fn mosquitto_over_tls_and_mutual_tls() {
     let lines: Vec<String> = (0..n).map(|i| json!({"seq": i}).to_string()).collect();
     let sub = spawn_sub_args("127.0.0.1", plain, "tls/out", n as usize, &[]);
     let l = lines.clone();
-    tokio::task::spawn_blocking(move || pub_lines_args("127.0.0.1", plain, "tls/in", &l, &[])).await.unwrap();
+    tokio::task::spawn_blocking(move || pub_lines_args("127.0.0.1", plain, "tls/in", &l, 1, &[])).await.unwrap();
     let got = tokio::task::spawn_blocking(move || wait_lines(sub)).await.unwrap();
     assert_eq!(seqs_of(&got), (0..n).collect::<Vec<_>>());
     eprintln!("interop tls: {n} messages in over mutual TLS, out over TLS");
