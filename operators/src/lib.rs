@@ -10,6 +10,7 @@ pub mod plan_exprs;
 pub mod plan_walk;
 pub mod query;
 pub mod render;
+pub mod shared_scan;
 pub mod source;
 pub mod time;
 pub mod value;

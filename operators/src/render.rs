@@ -99,7 +99,8 @@ pub fn build_with<'s>(
     Ok(RuleHandles { inputs, decoders, probe })
 }
 
-fn is_row_query(root: &LogicalPlan) -> bool {
+/// Whether a plan is row-at-a-time: `Project(Filter?(Scan))`.
+pub fn is_row_query(root: &LogicalPlan) -> bool {
     match root {
         LogicalPlan::Project { input, .. } => match &**input {
             LogicalPlan::Scan { .. } => true,

@@ -12,7 +12,7 @@ use crate::connectors::{self, ConnectorEnv, SinkDriver, SinkProps, SourceContext
 use crate::rule::options;
 use crate::runtime::clock::Clock;
 use crate::runtime::metrics::RuleMetrics;
-use crate::runtime::{Runtime, SourceFeed};
+use crate::runtime::{GroupMembership, Runtime, SourceFeed};
 use oort_compiler::catalog::{CatalogWithFunctions, FunctionResolver};
 use oort_compiler::catalog::{StreamDef, StreamKind};
 use oort_compiler::plan::RulePlan;
@@ -105,6 +105,20 @@ struct RunningRule {
     feeds: Vec<SourceFeed>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     sink_task: tokio::task::JoinHandle<()>,
+    /// Set when the rule runs in a stream group (whose sources it does not own).
+    group: Option<GroupMembership>,
+}
+
+/// The sources of one stream group, started by the rule that opened it and
+/// stopped when its last member stops.
+struct GroupSources {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The id a group's sources use where a rule's sources use the rule id
+/// (connection names and states).
+fn group_source_id(group: u64) -> String {
+    format!("oort-group{group}")
 }
 
 struct RuleEntry {
@@ -127,12 +141,20 @@ pub struct RuleManager {
     clock: Arc<dyn Clock>,
     handle: tokio::runtime::Handle,
     state: Mutex<State>,
+    groups: Mutex<std::collections::HashMap<u64, GroupSources>>,
 }
 
 impl RuleManager {
     /// A manager over a started runtime. Must be called inside a tokio runtime.
     pub fn new(runtime: Arc<Runtime>, env: Arc<ConnectorEnv>, clock: Arc<dyn Clock>) -> Self {
-        Self { runtime, env, clock, handle: tokio::runtime::Handle::current(), state: Mutex::new(State::default()) }
+        Self {
+            runtime,
+            env,
+            clock,
+            handle: tokio::runtime::Handle::current(),
+            state: Mutex::new(State::default()),
+            groups: Mutex::default(),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -244,7 +266,7 @@ impl RuleManager {
 
     fn start_with(&self, id: &str, plan: RulePlan) -> Result<(), ManagerError> {
         let def = self.rule(id).ok_or_else(|| ManagerError::NotFound { kind: "rule", name: id.to_string() })?;
-        let installed = self.runtime.install(id, plan.clone())?;
+        let installed = self.runtime.install_shared(id, plan.clone())?;
         let mut sinks = Vec::new();
         let mut tasks = Vec::new();
         let result = (|| -> Result<(), ManagerError> {
@@ -258,12 +280,19 @@ impl RuleManager {
                 }
             }
             let _guard = self.handle.enter();
+            // A member of a stream group that another rule opened reads through
+            // the group's sources; the rule that opens a group starts them.
+            let (source_id, source_metrics) = match &installed.group {
+                None => (id.to_string(), installed.metrics.clone()),
+                Some(g) if g.opened => (group_source_id(g.group), g.source_metrics.clone()),
+                Some(_) => return Ok(()),
+            };
             for (i, s) in plan.sources.iter().enumerate() {
                 let ctx = SourceContext {
-                    rule_id: id.to_string(),
+                    rule_id: source_id.clone(),
                     stream: s.def.clone(),
                     feed: installed.feeds[i].clone(),
-                    metrics: installed.metrics.clone(),
+                    metrics: source_metrics.clone(),
                     clock: self.clock.clone(),
                     env: self.env.clone(),
                 };
@@ -273,11 +302,15 @@ impl RuleManager {
             }
             Ok(())
         })();
+        if let Some(g) = installed.group.as_ref().filter(|g| g.opened) {
+            let tasks = std::mem::take(&mut tasks);
+            self.lock_groups().insert(g.group, GroupSources { tasks });
+        }
         if let Err(e) = result {
             for t in &tasks {
                 t.abort();
             }
-            let _ = self.runtime.uninstall(id, installed.generation);
+            self.uninstall(id, installed.generation);
             if let Some(r) = self.state().rules.get_mut(id) {
                 r.state = RuleState::StoppedByError(e.to_string());
             }
@@ -289,8 +322,14 @@ impl RuleManager {
         if let Some(r) = st.rules.get_mut(id) {
             r.metrics = installed.metrics.clone();
             r.state = RuleState::Running;
-            r.running =
-                Some(RunningRule { generation: installed.generation, plan, feeds: installed.feeds, tasks, sink_task });
+            r.running = Some(RunningRule {
+                generation: installed.generation,
+                plan,
+                feeds: installed.feeds,
+                tasks,
+                sink_task,
+                group: installed.group,
+            });
         }
         Ok(())
     }
@@ -308,10 +347,33 @@ impl RuleManager {
             for t in &run.tasks {
                 t.abort();
             }
-            self.runtime.uninstall(id, run.generation)?;
+            if let Some(group) = self.runtime.uninstall(id, run.generation)? {
+                self.stop_group_sources(group);
+            }
             drop(run.sink_task);
         }
         Ok(())
+    }
+
+    fn lock_groups(&self) -> MutexGuard<'_, std::collections::HashMap<u64, GroupSources>> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Uninstalls a rule, stopping its group's sources when it was the group's last member.
+    fn uninstall(&self, id: &str, generation: u64) {
+        match self.runtime.uninstall(id, generation) {
+            Ok(Some(group)) => self.stop_group_sources(group),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(rule = %id, error = %e, "uninstalling"),
+        }
+    }
+
+    fn stop_group_sources(&self, group: u64) {
+        if let Some(g) = self.lock_groups().remove(&group) {
+            for t in &g.tasks {
+                t.abort();
+            }
+        }
     }
 
     /// Stops, then starts a rule.
@@ -374,7 +436,18 @@ impl RuleManager {
         let mut m = Map::new();
         m.insert("status".into(), Json::from(r.state.text()));
         m.extend(r.metrics.snapshot());
-        let conns = self.env.mqtt.rule_states(id);
+        let group = r.running.as_ref().and_then(|run| run.group.as_ref());
+        if let Some(g) = group {
+            // The group's sources report to the group: show their last error too.
+            let source = g.source_metrics.snapshot();
+            if source["last_exception_time"].as_u64() > m["last_exception_time"].as_u64() {
+                m.insert("last_exception".into(), source["last_exception"].clone());
+                m.insert("last_exception_time".into(), source["last_exception_time"].clone());
+            }
+            m.insert("source_exceptions_total".into(), source["exceptions_total"].clone());
+        }
+        let owner = group.map_or_else(|| id.to_string(), |g| group_source_id(g.group));
+        let conns = self.env.mqtt.rule_states(&owner);
         if !conns.is_empty() {
             m.insert("connections".into(), Json::Object(conns.into_iter().map(|(k, v)| (k, Json::from(v))).collect()));
         }
@@ -391,7 +464,9 @@ impl RuleManager {
     }
 
     /// The feed of a running rule's input stream (for `TYPE="mock"` streams,
-    /// which tests and embedders feed themselves).
+    /// which tests and embedders feed themselves). Rules of one stream group
+    /// share one feed ([`SourceFeed::same_as`]): a batch sent to it reaches
+    /// every rule of the group.
     pub fn feed(&self, id: &str, stream: &str) -> Option<SourceFeed> {
         let st = self.state();
         let run = st.rules.get(id)?.running.as_ref()?;
@@ -489,9 +564,7 @@ impl RuleManager {
             for t in &run.tasks {
                 t.abort();
             }
-            if let Err(e) = self.runtime.uninstall(&id, run.generation) {
-                tracing::warn!(rule = %id, error = %e, "uninstalling at shutdown");
-            }
+            self.uninstall(&id, run.generation);
             sinks.push(run.sink_task);
         }
         sinks

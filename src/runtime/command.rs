@@ -11,6 +11,9 @@
 //! applies the command.
 
 use oort_compiler::plan::RulePlan;
+
+/// The id under which a group's wiring is registered (with the group id as generation).
+pub const GROUP_WIRING: &str = "\u{0}group";
 use serde::{Deserialize, Serialize};
 
 /// One instruction to every worker.
@@ -44,6 +47,37 @@ pub enum Command {
         id: String,
         /// The installation to drop.
         generation: u64,
+    },
+    /// Open a stream group: one dataflow that decodes a stream's records
+    /// once and runs every member rule on them (see
+    /// `oort_operators::shared_scan`).
+    ///
+    /// Contract: its wiring (the group's feed channels) was registered under
+    /// `(GROUP_WIRING, group)` before the command was sent; every worker
+    /// builds the dataflow named `group:<group>` and drains its feeds. `plan`
+    /// is the first member's: it gives the source layout and the feed options.
+    CreateGroup {
+        /// Group id (unique for the runtime's life).
+        group: u64,
+        /// The first member's plan.
+        plan: Box<RulePlan>,
+    },
+    /// Add a rule to an open group. Contract: as `CreateRule` (its wiring,
+    /// without feeds, was registered); the rule leaves with `DropRule`.
+    JoinGroup {
+        /// Rule id.
+        id: String,
+        /// Installation generation.
+        generation: u64,
+        /// The group.
+        group: u64,
+        /// The compiled plan (`oort_operators::shared_scan::fusable`).
+        plan: Box<RulePlan>,
+    },
+    /// Close a group whose last member left: its dataflow and feeds go.
+    DropGroup {
+        /// The group.
+        group: u64,
     },
     /// Drop every rule and stop the workers.
     Shutdown,

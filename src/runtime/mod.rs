@@ -25,7 +25,9 @@ use command::Command;
 use metrics::RuleMetrics;
 use oort_compiler::plan::RulePlan;
 use oort_operators::query::Emission;
+use oort_operators::shared_scan;
 use oort_operators::source::SourceRecord;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
@@ -78,6 +80,25 @@ pub trait RemoteSources: Send + Sync {
 /// always, since a process cannot see that another one received data.
 const ALWAYS_ACTIVE_MS: u64 = u64::MAX / 4;
 
+/// The stream groups of a runtime: which group serves which source layout,
+/// and which rules are members.
+#[derive(Default)]
+struct Groups {
+    next: u64,
+    /// Group key (`shared_scan::group_key`) → group.
+    by_key: HashMap<String, u64>,
+    open: HashMap<u64, OpenGroup>,
+    /// `(rule, generation)` → group.
+    members: HashMap<(String, u64), u64>,
+}
+
+struct OpenGroup {
+    key: String,
+    feed: SourceFeed,
+    members: usize,
+    source_metrics: Arc<RuleMetrics>,
+}
+
 /// Feeds one source of one rule: batches go round-robin to the workers.
 #[derive(Clone)]
 pub struct SourceFeed {
@@ -129,6 +150,12 @@ impl SourceFeed {
         }
     }
 
+    /// Whether `other` feeds the same channels (rules of one stream group
+    /// share their group's feed: feed it once, not once per rule).
+    pub fn same_as(&self, other: &SourceFeed) -> bool {
+        Arc::ptr_eq(&self.next, &other.next)
+    }
+
     /// Whether the rule has gone away.
     pub fn is_closed(&self) -> bool {
         self.senders.iter().all(|s| s.is_closed())
@@ -143,10 +170,25 @@ impl SourceFeed {
     }
 }
 
+/// A rule's place in a stream group (see [`Runtime::install_shared`]).
+#[derive(Clone)]
+pub struct GroupMembership {
+    /// The group.
+    pub group: u64,
+    /// This rule opened the group: the caller starts the group's sources
+    /// (feeding `feeds`) and stops them when [`Runtime::uninstall`] reports
+    /// the group closed.
+    pub opened: bool,
+    /// The counters the group's sources report to (connection errors).
+    pub source_metrics: Arc<RuleMetrics>,
+}
+
 /// What the caller keeps of an installed rule.
 pub struct InstalledRule {
-    /// One feed per plan source.
+    /// One feed per plan source (a group member: the group's feed).
     pub feeds: Vec<SourceFeed>,
+    /// Set when the rule runs in a stream group.
+    pub group: Option<GroupMembership>,
     /// The rule's emissions; closes when every worker has dropped the rule.
     pub emissions: mpsc::UnboundedReceiver<Emission>,
     /// Counters.
@@ -164,6 +206,7 @@ pub struct Runtime {
     workers: usize,
     cluster: bool,
     generation: AtomicU64,
+    groups: Mutex<Groups>,
     guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
 }
 
@@ -256,6 +299,7 @@ impl Runtime {
             workers,
             cluster,
             generation: AtomicU64::new(1),
+            groups: Mutex::default(),
             guards: Mutex::new(Some(guards)),
         })
     }
@@ -279,12 +323,77 @@ impl Runtime {
         self.wiring.register(id, generation, built.wiring);
         self.send(Command::CreateRule { id: id.to_string(), generation, anchor_ms, plan: Box::new(plan) })?;
         let feeds = built.feeds.into_iter().flatten().collect();
-        Ok(InstalledRule { feeds, emissions: built.emissions, metrics: built.metrics, generation })
+        Ok(InstalledRule { feeds, group: None, emissions: built.emissions, metrics: built.metrics, generation })
     }
 
-    /// Removes a rule from every worker.
-    pub fn uninstall(&self, id: &str, generation: u64) -> Result<(), RuntimeError> {
-        self.send(Command::DropRule { id: id.to_string(), generation })
+    /// Installs a rule, in a stream group when it can be one
+    /// ([`shared_scan::fusable`]; not in a cluster): the group's dataflow
+    /// decodes each record of the stream once for all its member rules, and
+    /// the group's one feed (returned in `feeds`) is fed by one set of
+    /// sources. Other rules get their own dataflow, as [`Self::install`].
+    pub fn install_shared(&self, id: &str, plan: RulePlan) -> Result<InstalledRule, RuntimeError> {
+        let plan = Arc::new(plan);
+        if self.cluster || !shared_scan::fusable(&plan) {
+            return self.install(id, Arc::unwrap_or_clone(plan));
+        }
+        let key = shared_scan::group_key(&plan, &oort_operators::plan_exprs::referenced_slots(&plan));
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let anchor_ms = self.clock.now_ms();
+        let mut groups = self.groups.lock().map_err(|_| RuntimeError::Stopped)?;
+        let (group, opened) = match groups.by_key.get(&key) {
+            Some(g) => (*g, false),
+            None => {
+                groups.next += 1;
+                let g = groups.next;
+                let built = build_wiring(&plan, self.workers, &[true], anchor_ms, false, &self.threads);
+                let feed = built.feeds.into_iter().flatten().next().ok_or(RuntimeError::Stopped)?;
+                self.wiring.register(command::GROUP_WIRING, g, built.wiring);
+                self.send(Command::CreateGroup { group: g, plan: Box::new((*plan).clone()) })?;
+                let source_metrics = Arc::new(RuleMetrics::default());
+                groups.by_key.insert(key.clone(), g);
+                groups.open.insert(g, OpenGroup { key, feed, members: 0, source_metrics });
+                (g, true)
+            }
+        };
+        let member = build_wiring(&plan, self.workers, &[false], anchor_ms, false, &self.threads);
+        self.wiring.register(id, generation, member.wiring);
+        self.send(Command::JoinGroup {
+            id: id.to_string(),
+            generation,
+            group,
+            plan: Box::new(Arc::unwrap_or_clone(plan)),
+        })?;
+        let open = groups.open.get_mut(&group).ok_or(RuntimeError::Stopped)?;
+        open.members += 1;
+        let membership = GroupMembership { group, opened, source_metrics: open.source_metrics.clone() };
+        let feeds = vec![open.feed.clone()];
+        groups.members.insert((id.to_string(), generation), group);
+        Ok(InstalledRule {
+            feeds,
+            group: Some(membership),
+            emissions: member.emissions,
+            metrics: member.metrics,
+            generation,
+        })
+    }
+
+    /// Removes a rule from every worker. For a member of a stream group that
+    /// was the last one, the group closes too and its id is returned (its
+    /// sources should stop).
+    pub fn uninstall(&self, id: &str, generation: u64) -> Result<Option<u64>, RuntimeError> {
+        let mut groups = self.groups.lock().map_err(|_| RuntimeError::Stopped)?;
+        self.send(Command::DropRule { id: id.to_string(), generation })?;
+        let Some(group) = groups.members.remove(&(id.to_string(), generation)) else { return Ok(None) };
+        let Some(open) = groups.open.get_mut(&group) else { return Ok(None) };
+        open.members = open.members.saturating_sub(1);
+        if open.members > 0 {
+            return Ok(None);
+        }
+        if let Some(open) = groups.open.remove(&group) {
+            groups.by_key.remove(&open.key);
+        }
+        self.send(Command::DropGroup { group })?;
+        Ok(Some(group))
     }
 
     fn send(&self, cmd: Command) -> Result<(), RuntimeError> {

@@ -14,13 +14,14 @@
 use super::clock::Clock;
 use super::command::Command;
 use super::metrics::RuleMetrics;
-use oort_compiler::plan::{LogicalPlan, RulePlan, WindowKind};
+use oort_compiler::plan::{LogicalPlan, RulePlan, SourcePlan, WindowKind};
 use oort_operators::query::Emission;
 use oort_operators::render::{self, RuleInput};
+use oort_operators::shared_scan::{self, SharedScan};
 use oort_operators::source::{Item, SourceDecoder, SourceRecord};
 use oort_operators::time::{self, Time};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -169,6 +170,40 @@ struct InstalledRule {
     _probe: ProbeHandle<Time>,
 }
 
+/// A stream group on this worker: one dataflow decoding the group's feed
+/// once for every member rule (see [`oort_operators::shared_scan`]).
+struct InstalledGroup {
+    dataflow: usize,
+    input: RuleInput,
+    feed: Option<mpsc::Receiver<Vec<SourceRecord>>>,
+    /// The source layout and row width shared by the members.
+    source: SourcePlan,
+    width: usize,
+    /// Slots some member reads (the decoder decodes these).
+    used: Vec<bool>,
+    decoder: SourceDecoder,
+    scan: Rc<RefCell<SharedScan>>,
+    members: HashMap<String, GroupMember>,
+    /// Every member's sinks were behind at the last round: the feed was not
+    /// drained, re-check soon.
+    backlogged: bool,
+    _probe: ProbeHandle<Time>,
+}
+
+struct GroupMember {
+    metrics: Arc<RuleMetrics>,
+    buffer_length: i64,
+}
+
+/// Everything installed on one worker.
+#[derive(Default)]
+struct Installed {
+    rules: HashMap<String, InstalledRule>,
+    groups: HashMap<u64, InstalledGroup>,
+    /// Rule id → (group, generation) of the rules that run in a group.
+    members: HashMap<String, (u64, u64)>,
+}
+
 /// Runs the worker loop until `Shutdown`.
 pub fn run(worker: &mut Worker, ctx: WorkerContext) {
     let index = worker.index();
@@ -193,7 +228,7 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
     };
     let mut next_seq: u64 = 0;
     let mut applied: u64 = 0;
-    let mut rules: HashMap<String, InstalledRule> = HashMap::new();
+    let mut installed = Installed::default();
     let mut shutting_down = false;
 
     loop {
@@ -226,15 +261,24 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
             applied = seq + 1;
             match cmd {
                 Command::CreateRule { id, generation, anchor_ms, plan } => {
-                    handle_create_rule(worker, &ctx, &mut rules, id, generation, anchor_ms, *plan);
+                    handle_create_rule(worker, &ctx, &mut installed, id, generation, anchor_ms, *plan);
                 }
-                Command::DropRule { id, generation } => handle_drop_rule(worker, &mut rules, &id, generation),
+                Command::DropRule { id, generation } => handle_drop_rule(worker, &mut installed, &id, generation),
+                Command::CreateGroup { group, plan } => handle_create_group(worker, &ctx, &mut installed, group, *plan),
+                Command::JoinGroup { id, generation, group, plan } => {
+                    handle_join_group(worker, &ctx, &mut installed, id, generation, group, *plan);
+                }
+                Command::DropGroup { group } => handle_drop_group(worker, &mut installed, group),
                 Command::Shutdown => {
-                    let ids: Vec<String> = rules.keys().cloned().collect();
+                    let ids: Vec<String> = installed.rules.keys().cloned().collect();
                     for id in ids {
-                        if let Some(g) = rules.get(&id).map(|r| r.generation) {
-                            handle_drop_rule(worker, &mut rules, &id, g);
+                        if let Some(g) = installed.rules.get(&id).map(|r| r.generation) {
+                            handle_drop_rule(worker, &mut installed, &id, g);
                         }
+                    }
+                    let groups: Vec<u64> = installed.groups.keys().copied().collect();
+                    for g in groups {
+                        handle_drop_group(worker, &mut installed, g);
                     }
                     control_input = None;
                     shutting_down = true;
@@ -249,8 +293,11 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
 
         let now = ctx.clock.now_ms();
         let mut wake_all = false;
-        for rule in rules.values_mut() {
+        for rule in installed.rules.values_mut() {
             wake_all |= feed_rule(rule, now);
+        }
+        for group in installed.groups.values_mut() {
+            feed_group(group, now);
         }
         if wake_all && let Ok(threads) = ctx.threads.lock() {
             for t in threads.iter() {
@@ -262,7 +309,10 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
         // windows (or a wake-up). Rules without open windows need no ticks.
         let now = ctx.clock.now_ms();
         let mut park: Option<u64> = None;
-        for rule in rules.values() {
+        if installed.groups.values().any(|g| g.backlogged) {
+            park = Some(BACKLOG_RECHECK_MS);
+        }
+        for rule in installed.rules.values() {
             if rule.tick.is_some() && rule.active_until.load(Ordering::Relaxed) >= now {
                 let wait = rule.next_tick.saturating_sub(now);
                 park = Some(park.map_or(wait, |p| p.min(wait)));
@@ -376,6 +426,59 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
     moved
 }
 
+/// Drains a group's feed into its input: every record is decoded once for
+/// all members. Members whose sinks are over their `bufferLength` are
+/// served nothing while they are behind and the records they miss are
+/// reported on them (a shared stream serves its fastest rules); when every
+/// member is behind, the feed is not drained at all.
+fn feed_group(g: &mut InstalledGroup, now: u64) {
+    let Some(rx) = g.feed.as_mut() else { return };
+    let behind: HashSet<String> = g
+        .members
+        .iter()
+        .filter(|(_, m)| m.metrics.pending_out.load(Ordering::Relaxed) > m.buffer_length)
+        .map(|(id, _)| id.clone())
+        .collect();
+    g.backlogged = !g.members.is_empty() && behind.len() == g.members.len();
+    if g.backlogged {
+        return;
+    }
+    let mut taken = 0u64;
+    for _ in 0..MAX_BATCHES_PER_ROUND {
+        let batch = match rx.try_recv() {
+            Ok(b) => b,
+            Err(mpsc::error::TryRecvError::Empty) => break,
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                g.feed = None;
+                break;
+            }
+        };
+        if taken == 0 {
+            g.scan.borrow_mut().set_behind(behind.clone());
+        }
+        taken += batch.len() as u64;
+        let mut items: Vec<Item> = batch.iter().map(|rec| g.decoder.decode(rec)).collect();
+        g.input.send_batch(&mut items);
+    }
+    if taken == 0 {
+        return;
+    }
+    let at = super::metrics::monotonic_us();
+    for (id, m) in &g.members {
+        m.metrics.records_in.fetch_add(taken, Ordering::Relaxed);
+        m.metrics.batch_taken_us.store(at, Ordering::Relaxed);
+        if behind.contains(id) {
+            let msg = format!(
+                "{taken} records of the shared stream skipped: the rule's sinks are behind (more than bufferLength {} results queued)",
+                m.buffer_length
+            );
+            m.metrics.exception(&msg, now);
+        }
+    }
+    let t = time::after_batch(*g.input.time(), now);
+    g.input.advance_to(t);
+}
+
 /// min over the stream inputs other than `input` of the largest event time seen.
 fn others_max(max: &[AtomicU64], is_table: &[bool], input: usize) -> Option<u64> {
     max.iter()
@@ -441,35 +544,12 @@ fn tick_of(plan: &RulePlan) -> Option<Tick> {
     if plan.options.is_event_time { None } else { find(&plan.root).filter(|t| t.grid_ms > 0) }
 }
 
-fn handle_create_rule(
-    worker: &mut Worker,
-    ctx: &WorkerContext,
-    rules: &mut HashMap<String, InstalledRule>,
-    id: String,
-    generation: u64,
-    anchor_ms: u64,
-    plan: RulePlan,
-) {
-    if let Some(old) = rules.get(&id).map(|r| r.generation) {
-        handle_drop_rule(worker, rules, &id, old);
-    }
-    let local = worker.index().saturating_sub(ctx.first_index);
-    let wire = ctx.remote.as_ref().map(|remote| {
-        let (id, plan) = (&id, &plan);
-        move || remote.wire(id, plan, anchor_ms)
-    });
-    let share = ctx.wiring.take(&id, generation, local, wire.as_ref().map(|w| w as &dyn Fn() -> RuleWiring));
-    let Some(share) = share else {
-        tracing::error!(rule = %id, generation, "rule wiring missing; rule not installed on this worker");
-        return;
-    };
-    let plan = Arc::new(plan);
-    let dataflow = worker.next_dataflow_index();
+/// The closure a rule's emissions reach on this worker: it counts them and
+/// queues them for the rule's sink driver (errors only under `sendError`).
+fn rule_sink(share: &WorkerShare, send_error: bool, clock: Arc<dyn Clock>) -> render::SinkFn {
     let sink_tx = share.sink.clone();
     let metrics = share.metrics.clone();
-    let clock = ctx.clock.clone();
-    let send_error = plan.options.send_error;
-    let sink: render::SinkFn = Box::new(move |_t, batch| {
+    Box::new(move |_t, batch| {
         for e in batch.drain(..) {
             match &e {
                 Emission::Rows(rows) | Emission::Delayed { rows, .. } => {
@@ -494,7 +574,32 @@ fn handle_create_rule(
                 metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    })
+}
+
+fn handle_create_rule(
+    worker: &mut Worker,
+    ctx: &WorkerContext,
+    installed: &mut Installed,
+    id: String,
+    generation: u64,
+    anchor_ms: u64,
+    plan: RulePlan,
+) {
+    drop_any(worker, installed, &id);
+    let local = worker.index().saturating_sub(ctx.first_index);
+    let wire = ctx.remote.as_ref().map(|remote| {
+        let (id, plan) = (&id, &plan);
+        move || remote.wire(id, plan, anchor_ms)
     });
+    let share = ctx.wiring.take(&id, generation, local, wire.as_ref().map(|w| w as &dyn Fn() -> RuleWiring));
+    let Some(share) = share else {
+        tracing::error!(rule = %id, generation, "rule wiring missing; rule not installed on this worker");
+        return;
+    };
+    let plan = Arc::new(plan);
+    let dataflow = worker.next_dataflow_index();
+    let sink = rule_sink(&share, plan.options.send_error, ctx.clock.clone());
     let options = render::BuildOptions { gather_emissions: share.gather };
     let built = worker.dataflow_named::<Time, _, _>(&format!("rule:{id}"), |scope| {
         render::build_with(scope, plan.clone(), sink, options)
@@ -523,7 +628,7 @@ fn handle_create_rule(
     }
     // A closed input (read on another process) holds back no watermark here.
     let is_table: Vec<bool> = share.is_table.iter().zip(&inputs).map(|(t, i)| *t || i.is_none()).collect();
-    rules.insert(
+    installed.rules.insert(
         id,
         InstalledRule {
             generation,
@@ -547,7 +652,18 @@ fn handle_create_rule(
     );
 }
 
-fn handle_drop_rule(worker: &mut Worker, rules: &mut HashMap<String, InstalledRule>, id: &str, generation: u64) {
+fn handle_drop_rule(worker: &mut Worker, installed: &mut Installed, id: &str, generation: u64) {
+    if let Some(&(group, g)) = installed.members.get(id) {
+        if g == generation {
+            installed.members.remove(id);
+            if let Some(group) = installed.groups.get_mut(&group) {
+                group.members.remove(id);
+                group.scan.borrow_mut().remove(id, generation);
+            }
+        }
+        return;
+    }
+    let rules = &mut installed.rules;
     if rules.get(id).is_none_or(|r| r.generation != generation) {
         return;
     }
@@ -558,4 +674,107 @@ fn handle_drop_rule(worker: &mut Worker, rules: &mut HashMap<String, InstalledRu
         drop(rule.feeds);
         worker.drop_dataflow(dataflow);
     }
+}
+
+/// Removes whatever installation of `id` this worker has (a rule being replaced).
+fn drop_any(worker: &mut Worker, installed: &mut Installed, id: &str) {
+    if let Some(g) = installed.rules.get(id).map(|r| r.generation) {
+        handle_drop_rule(worker, installed, id, g);
+    }
+    if let Some(&(_, g)) = installed.members.get(id) {
+        handle_drop_rule(worker, installed, id, g);
+    }
+}
+
+fn handle_create_group(
+    worker: &mut Worker,
+    ctx: &WorkerContext,
+    installed: &mut Installed,
+    group: u64,
+    plan: RulePlan,
+) {
+    let local = worker.index().saturating_sub(ctx.first_index);
+    let Some(mut share) = ctx.wiring.take(super::command::GROUP_WIRING, group, local, None) else {
+        tracing::error!(group, "group wiring missing; group not opened on this worker");
+        return;
+    };
+    let Some(source) = plan.sources.first().cloned() else { return };
+    let scan = Rc::new(RefCell::new(SharedScan::default()));
+    let dataflow = worker.next_dataflow_index();
+    let scan_op = scan.clone();
+    let (mut input, probe) = worker.dataflow_named::<Time, _, _>(&format!("group:{group}"), |scope| {
+        let (input, items) = scope.new_input::<Vec<Item>>();
+        (input, shared_scan::render(items, scan_op))
+    });
+    input.advance_to(time::of_ms(share.anchor_ms.min(ctx.clock.now_ms())));
+    let used = oort_operators::plan_exprs::referenced_slots(&plan);
+    let mut decoder = SourceDecoder::new(&source, plan.width, false);
+    decoder.restrict_to(&used);
+    installed.groups.insert(
+        group,
+        InstalledGroup {
+            dataflow,
+            input,
+            feed: share.feeds.first_mut().and_then(Option::take),
+            source,
+            width: plan.width,
+            used,
+            decoder,
+            scan,
+            members: HashMap::new(),
+            backlogged: false,
+            _probe: probe,
+        },
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_join_group(
+    worker: &mut Worker,
+    ctx: &WorkerContext,
+    installed: &mut Installed,
+    id: String,
+    generation: u64,
+    group: u64,
+    plan: RulePlan,
+) {
+    drop_any(worker, installed, &id);
+    let local = worker.index().saturating_sub(ctx.first_index);
+    let Some(share) = ctx.wiring.take(&id, generation, local, None) else {
+        tracing::error!(rule = %id, generation, "rule wiring missing; rule not installed on this worker");
+        return;
+    };
+    let Some(g) = installed.groups.get_mut(&group) else {
+        tracing::error!(rule = %id, group, "stream group missing; rule not installed on this worker");
+        return;
+    };
+    let plan = Arc::new(plan);
+    // A member reading more fields than the group decodes widens the decoder.
+    let used = oort_operators::plan_exprs::referenced_slots(&plan);
+    if used.iter().zip(&g.used).any(|(u, have)| *u && !*have) {
+        for (have, u) in g.used.iter_mut().zip(&used) {
+            *have |= *u;
+        }
+        g.decoder = SourceDecoder::new(&g.source, g.width, false);
+        g.decoder.restrict_to(&g.used);
+    }
+    let sink = rule_sink(&share, plan.options.send_error, ctx.clock.clone());
+    let buffer_length = plan.options.buffer_length.max(1) as i64;
+    if let Err(e) = g.scan.borrow_mut().add(&id, generation, plan, sink) {
+        share.metrics.exception(&e.to_string(), ctx.clock.now_ms());
+        tracing::error!(rule = %id, error = %e, "rule could not join its stream group");
+        return;
+    }
+    g.members.insert(id.clone(), GroupMember { metrics: share.metrics.clone(), buffer_length });
+    installed.members.insert(id, (group, generation));
+}
+
+fn handle_drop_group(worker: &mut Worker, installed: &mut Installed, group: u64) {
+    let Some(g) = installed.groups.remove(&group) else { return };
+    for id in g.members.keys() {
+        installed.members.remove(id);
+    }
+    let dataflow = g.dataflow;
+    drop(g);
+    worker.drop_dataflow(dataflow);
 }
