@@ -216,6 +216,16 @@ pub fn build_sink(
     }
 }
 
+/// Whether a source type delivers only what arrives while it runs (a
+/// subscription, a push endpoint, a feed the embedder drives), so that rules
+/// reading it may share one instance (a stream group) and a rule joining
+/// later misses nothing it would have read with a source of its own. A
+/// file is read from its start by each rule's source, and polling or plugin
+/// sources are not known to be live: their rules keep their own sources.
+pub fn is_live_source(kind: &str) -> bool {
+    ["mqtt", "memory", "httppush", "mock"].iter().any(|k| k.eq_ignore_ascii_case(kind))
+}
+
 /// Names of the built-in source types.
 pub const SOURCE_TYPES: &[&str] = &["mqtt", "memory", "file", "httppush", "httppull", "mock"];
 /// Names of the built-in sink types.

@@ -113,12 +113,10 @@ struct RunningRule {
 /// stopped when its last member stops.
 struct GroupSources {
     tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-/// The id a group's sources use where a rule's sources use the rule id
-/// (connection names and states).
-fn group_source_id(group: u64) -> String {
-    format!("oort-group{group}")
+    /// The rule id the sources run under (connection names and states): the
+    /// rule that opened the group, so a rule alone in its group connects
+    /// exactly as it would on its own.
+    source_id: String,
 }
 
 struct RuleEntry {
@@ -266,7 +264,12 @@ impl RuleManager {
 
     fn start_with(&self, id: &str, plan: RulePlan) -> Result<(), ManagerError> {
         let def = self.rule(id).ok_or_else(|| ManagerError::NotFound { kind: "rule", name: id.to_string() })?;
-        let installed = self.runtime.install_shared(id, plan.clone())?;
+        let live = plan.sources.iter().all(|s| connectors::is_live_source(&s.def.options.source_type));
+        let installed = if live {
+            self.runtime.install_shared(id, plan.clone())?
+        } else {
+            self.runtime.install(id, plan.clone())?
+        };
         let mut sinks = Vec::new();
         let mut tasks = Vec::new();
         let result = (|| -> Result<(), ManagerError> {
@@ -284,7 +287,7 @@ impl RuleManager {
             // the group's sources; the rule that opens a group starts them.
             let (source_id, source_metrics) = match &installed.group {
                 None => (id.to_string(), installed.metrics.clone()),
-                Some(g) if g.opened => (group_source_id(g.group), g.source_metrics.clone()),
+                Some(g) if g.opened => (id.to_string(), g.source_metrics.clone()),
                 Some(_) => return Ok(()),
             };
             for (i, s) in plan.sources.iter().enumerate() {
@@ -304,7 +307,7 @@ impl RuleManager {
         })();
         if let Some(g) = installed.group.as_ref().filter(|g| g.opened) {
             let tasks = std::mem::take(&mut tasks);
-            self.lock_groups().insert(g.group, GroupSources { tasks });
+            self.lock_groups().insert(g.group, GroupSources { tasks, source_id: id.to_string() });
         }
         if let Err(e) = result {
             for t in &tasks {
@@ -446,8 +449,11 @@ impl RuleManager {
             }
             m.insert("source_exceptions_total".into(), source["exceptions_total"].clone());
         }
-        let owner = group.map_or_else(|| id.to_string(), |g| group_source_id(g.group));
-        let conns = self.env.mqtt.rule_states(&owner);
+        let mut conns = self.env.mqtt.rule_states(id);
+        let source_id = group.and_then(|g| self.lock_groups().get(&g.group).map(|s| s.source_id.clone()));
+        if let Some(source_id) = source_id.filter(|s| s != id) {
+            conns.extend(self.env.mqtt.rule_states(&source_id));
+        }
         if !conns.is_empty() {
             m.insert("connections".into(), Json::Object(conns.into_iter().map(|(k, v)| (k, Json::from(v))).collect()));
         }

@@ -28,7 +28,7 @@ use oort_operators::query::Emission;
 use oort_operators::shared_scan;
 use oort_operators::source::SourceRecord;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use tokio::sync::mpsc;
@@ -88,8 +88,8 @@ struct Groups {
     /// Group key (`shared_scan::group_key`) → group.
     by_key: HashMap<String, u64>,
     open: HashMap<u64, OpenGroup>,
-    /// `(rule, generation)` → group.
-    members: HashMap<(String, u64), u64>,
+    /// `(rule, generation)` → its group, and the flag that silences it once stopped.
+    members: HashMap<(String, u64), (u64, Arc<AtomicBool>)>,
 }
 
 struct OpenGroup {
@@ -356,6 +356,7 @@ impl Runtime {
             }
         };
         let member = build_wiring(&plan, self.workers, &[false], anchor_ms, false, &self.threads);
+        let stopped = member.wiring.stopped.clone();
         self.wiring.register(id, generation, member.wiring);
         self.send(Command::JoinGroup {
             id: id.to_string(),
@@ -367,7 +368,7 @@ impl Runtime {
         open.members += 1;
         let membership = GroupMembership { group, opened, source_metrics: open.source_metrics.clone() };
         let feeds = vec![open.feed.clone()];
-        groups.members.insert((id.to_string(), generation), group);
+        groups.members.insert((id.to_string(), generation), (group, stopped));
         Ok(InstalledRule {
             feeds,
             group: Some(membership),
@@ -382,8 +383,14 @@ impl Runtime {
     /// sources should stop).
     pub fn uninstall(&self, id: &str, generation: u64) -> Result<Option<u64>, RuntimeError> {
         let mut groups = self.groups.lock().map_err(|_| RuntimeError::Stopped)?;
+        let member = groups.members.remove(&(id.to_string(), generation));
+        if let Some((_, stopped)) = &member {
+            // The group's source keeps feeding the other members until the
+            // workers apply the drop: nothing more reaches this rule's sinks.
+            stopped.store(true, Ordering::Release);
+        }
         self.send(Command::DropRule { id: id.to_string(), generation })?;
-        let Some(group) = groups.members.remove(&(id.to_string(), generation)) else { return Ok(None) };
+        let Some((group, _)) = member else { return Ok(None) };
         let Some(open) = groups.open.get_mut(&group) else { return Ok(None) };
         open.members = open.members.saturating_sub(1);
         if open.members > 0 {
@@ -474,6 +481,7 @@ fn build_wiring(
         is_table: plan.sources.iter().map(|s| s.def.kind == oort_compiler::catalog::StreamKind::Table).collect(),
         remaining: workers,
         gather: cluster,
+        stopped: Arc::new(AtomicBool::new(false)),
     };
     let feeds = senders
         .into_iter()

@@ -23,7 +23,7 @@ use oort_operators::time::{self, Time};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::Duration;
@@ -61,6 +61,10 @@ pub struct RuleWiring {
     /// Gather every emission to worker 0 before the sink (in a cluster, so
     /// process 0's sinks see the whole output).
     pub gather: bool,
+    /// Set when the rule is stopped, before its `DropRule` reaches the
+    /// workers: a member of a stream group (whose source keeps running for
+    /// the other members) emits nothing from then on.
+    pub stopped: Arc<AtomicBool>,
 }
 
 /// Registry of rule wirings, keyed by `(rule id, generation)`.
@@ -105,6 +109,7 @@ impl Wiring {
             anchor_ms: w.anchor_ms,
             is_table: w.is_table.clone(),
             gather: w.gather,
+            stopped: w.stopped.clone(),
         };
         w.remaining = w.remaining.saturating_sub(1);
         if w.remaining == 0 {
@@ -123,6 +128,7 @@ struct WorkerShare {
     anchor_ms: u64,
     is_table: Vec<bool>,
     gather: bool,
+    stopped: Arc<AtomicBool>,
 }
 
 /// What every worker shares with the rest of the process.
@@ -432,6 +438,10 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
 /// reported on them (a shared stream serves its fastest rules); when every
 /// member is behind, the feed is not drained at all.
 fn feed_group(g: &mut InstalledGroup, now: u64) {
+    // Records wait in the feed until the first member has joined on this worker.
+    if g.members.is_empty() {
+        return;
+    }
     let Some(rx) = g.feed.as_mut() else { return };
     let behind: HashSet<String> = g
         .members
@@ -439,7 +449,7 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
         .filter(|(_, m)| m.metrics.pending_out.load(Ordering::Relaxed) > m.buffer_length)
         .map(|(id, _)| id.clone())
         .collect();
-    g.backlogged = !g.members.is_empty() && behind.len() == g.members.len();
+    g.backlogged = behind.len() == g.members.len();
     if g.backlogged {
         return;
     }
@@ -758,7 +768,15 @@ fn handle_join_group(
         g.decoder = SourceDecoder::new(&g.source, g.width, false);
         g.decoder.restrict_to(&g.used);
     }
-    let sink = rule_sink(&share, plan.options.send_error, ctx.clock.clone());
+    let mut sink = rule_sink(&share, plan.options.send_error, ctx.clock.clone());
+    let stopped = share.stopped.clone();
+    let sink: render::SinkFn = Box::new(move |t, batch| {
+        if stopped.load(Ordering::Acquire) {
+            batch.clear();
+        } else {
+            sink(t, batch);
+        }
+    });
     let buffer_length = plan.options.buffer_length.max(1) as i64;
     if let Err(e) = g.scan.borrow_mut().add(&id, generation, plan, sink) {
         share.metrics.exception(&e.to_string(), ctx.clock.now_ms());
