@@ -440,8 +440,9 @@ impl RuleManager {
         m.insert("status".into(), Json::from(r.state.text()));
         m.extend(r.metrics.snapshot());
         let group = r.running.as_ref().and_then(|run| run.group.as_ref());
-        if let Some(g) = group {
-            // The group's sources report to the group: show their last error too.
+        if let Some(g) = group.filter(|g| !Arc::ptr_eq(&g.source_metrics, &r.metrics)) {
+            // The group's sources report to the rule that opened the group:
+            // the other members show their last error too.
             let source = g.source_metrics.snapshot();
             if source["last_exception_time"].as_u64() > m["last_exception_time"].as_u64() {
                 m.insert("last_exception".into(), source["last_exception"].clone());

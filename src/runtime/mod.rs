@@ -179,7 +179,8 @@ pub struct GroupMembership {
     /// (feeding `feeds`) and stops them when [`Runtime::uninstall`] reports
     /// the group closed.
     pub opened: bool,
-    /// The counters the group's sources report to (connection errors).
+    /// The counters the group's sources report to (connection errors): the
+    /// metrics of the rule that opened the group.
     pub source_metrics: Arc<RuleMetrics>,
 }
 
@@ -339,6 +340,7 @@ impl Runtime {
         let key = shared_scan::group_key(&plan, &oort_operators::plan_exprs::referenced_slots(&plan));
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let anchor_ms = self.clock.now_ms();
+        let member = build_wiring(&plan, self.workers, &[false], anchor_ms, false, &self.threads);
         let mut groups = self.groups.lock().map_err(|_| RuntimeError::Stopped)?;
         let (group, opened) = match groups.by_key.get(&key) {
             Some(g) => (*g, false),
@@ -349,13 +351,14 @@ impl Runtime {
                 let feed = built.feeds.into_iter().flatten().next().ok_or(RuntimeError::Stopped)?;
                 self.wiring.register(command::GROUP_WIRING, g, built.wiring);
                 self.send(Command::CreateGroup { group: g, plan: Box::new((*plan).clone()) })?;
-                let source_metrics = Arc::new(RuleMetrics::default());
+                // The group's sources report to the rule that opened it, so a
+                // rule alone in its group counts its source's errors as before.
+                let source_metrics = member.metrics.clone();
                 groups.by_key.insert(key.clone(), g);
                 groups.open.insert(g, OpenGroup { key, feed, members: 0, source_metrics });
                 (g, true)
             }
         };
-        let member = build_wiring(&plan, self.workers, &[false], anchor_ms, false, &self.threads);
         let stopped = member.wiring.stopped.clone();
         self.wiring.register(id, generation, member.wiring);
         self.send(Command::JoinGroup {
