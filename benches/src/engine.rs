@@ -1,6 +1,8 @@
 //! Runs one query in the engine, in this process, through the `oort`
 //! library as the server does: the SQL compiles against a catalog of the
-//! workload's streams, [`Runtime::install`] puts the rule on every worker,
+//! workload's streams, [`Runtime::install`] puts the rule on every worker
+//! (or [`Runtime::install_shared`] into a stream group, as the rule manager
+//! does for a stateless rule over a live source),
 //! and the stream's source connector (file, MQTT) feeds it — or, for the
 //! `memory` feed, the harness hands the rule's [`SourceFeed`] batches of
 //! 1,024 raw JSON records itself (one owned copy of each payload, as every
@@ -344,7 +346,11 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     let mut plan = oort_compiler::compile_rule(&query.sql(0), &catalog, opts).map_err(|e| anyhow!("{e}"))?;
     let rule_id = query.name().to_string();
     plan.rule_id = rule_id.clone();
-    let installed = runtime.install(&rule_id, plan.clone())?;
+    // As the rule manager installs it: a stateless rule over a live source
+    // (Q1 fed from memory or MQTT) runs in a stream group.
+    let live = plan.sources.iter().all(|s| oort::connectors::is_live_source(&s.def.options.source_type));
+    let installed =
+        if live { runtime.install_shared(&rule_id, plan.clone())? } else { runtime.install(&rule_id, plan.clone())? };
     let metrics = installed.metrics.clone();
 
     let arrivals: Option<Arrivals> = (latency_run && query == Query::Q1).then(|| Arc::new(Mutex::new(HashMap::new())));
