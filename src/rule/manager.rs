@@ -101,7 +101,8 @@ pub enum ManagerError {
 
 struct RunningRule {
     generation: u64,
-    plan: RulePlan,
+    /// The plan, shared with the workers.
+    plan: Arc<RulePlan>,
     feeds: Vec<SourceFeed>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     sink_task: tokio::task::JoinHandle<()>,
@@ -264,6 +265,7 @@ impl RuleManager {
 
     fn start_with(&self, id: &str, plan: RulePlan) -> Result<(), ManagerError> {
         let def = self.rule(id).ok_or_else(|| ManagerError::NotFound { kind: "rule", name: id.to_string() })?;
+        let plan = Arc::new(plan);
         let live = plan.sources.iter().all(|s| connectors::is_live_source(&s.def.options.source_type));
         let installed = if live {
             self.runtime.install_shared(id, plan.clone())?
@@ -546,7 +548,7 @@ impl RuleManager {
     /// The compiled plan of a rule: the running one, or a fresh compilation.
     pub fn plan(&self, id: &str) -> Result<RulePlan, ManagerError> {
         if let Some(run) = self.state().rules.get(id).and_then(|r| r.running.as_ref()) {
-            return Ok(run.plan.clone());
+            return Ok(RulePlan::clone(&run.plan));
         }
         let def = self.rule(id).ok_or_else(|| ManagerError::NotFound { kind: "rule", name: id.to_string() })?;
         self.validate_rule(&def)

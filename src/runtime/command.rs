@@ -11,6 +11,7 @@
 //! applies the command.
 
 use oort_compiler::plan::RulePlan;
+use std::sync::Arc;
 
 /// The id under which a group's wiring is registered (with the group id as generation).
 pub const GROUP_WIRING: &str = "\u{0}group";
@@ -34,7 +35,7 @@ pub enum Command {
         /// the rule's inputs there, so processing-time windows agree.
         anchor_ms: u64,
         /// The compiled plan.
-        plan: Box<RulePlan>,
+        plan: Arc<RulePlan>,
     },
     /// Remove a rule's dataflow.
     ///
@@ -60,7 +61,7 @@ pub enum Command {
         /// Group id (unique for the runtime's life).
         group: u64,
         /// The first member's plan.
-        plan: Box<RulePlan>,
+        plan: Arc<RulePlan>,
     },
     /// Add a rule to an open group. Contract: as `CreateRule` (its wiring,
     /// without feeds, was registered); the rule leaves with `DropRule`.
@@ -72,7 +73,7 @@ pub enum Command {
         /// The group.
         group: u64,
         /// The compiled plan (`oort_operators::shared_scan::fusable`).
-        plan: Box<RulePlan>,
+        plan: Arc<RulePlan>,
     },
     /// Close a group whose last member left: its dataflow and feeds go.
     DropGroup {

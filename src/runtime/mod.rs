@@ -316,13 +316,14 @@ impl Runtime {
     }
 
     /// Installs a rule on every worker (of every process, in a cluster).
-    pub fn install(&self, id: &str, plan: RulePlan) -> Result<InstalledRule, RuntimeError> {
+    pub fn install(&self, id: &str, plan: impl Into<Arc<RulePlan>>) -> Result<InstalledRule, RuntimeError> {
+        let plan = plan.into();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let anchor_ms = self.clock.now_ms();
         let reads = vec![true; plan.sources.len()];
         let built = build_wiring(&plan, self.workers, &reads, anchor_ms, self.cluster, &self.threads);
         self.wiring.register(id, generation, built.wiring);
-        self.send(Command::CreateRule { id: id.to_string(), generation, anchor_ms, plan: Box::new(plan) })?;
+        self.send(Command::CreateRule { id: id.to_string(), generation, anchor_ms, plan })?;
         let feeds = built.feeds.into_iter().flatten().collect();
         Ok(InstalledRule { feeds, group: None, emissions: built.emissions, metrics: built.metrics, generation })
     }
@@ -332,10 +333,10 @@ impl Runtime {
     /// decodes each record of the stream once for all its member rules, and
     /// the group's one feed (returned in `feeds`) is fed by one set of
     /// sources. Other rules get their own dataflow, as [`Self::install`].
-    pub fn install_shared(&self, id: &str, plan: RulePlan) -> Result<InstalledRule, RuntimeError> {
-        let plan = Arc::new(plan);
+    pub fn install_shared(&self, id: &str, plan: impl Into<Arc<RulePlan>>) -> Result<InstalledRule, RuntimeError> {
+        let plan = plan.into();
         if self.cluster || !shared_scan::fusable(&plan) {
-            return self.install(id, Arc::unwrap_or_clone(plan));
+            return self.install(id, plan);
         }
         let key = shared_scan::group_key(&plan, &oort_operators::plan_exprs::referenced_slots(&plan));
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
@@ -350,7 +351,7 @@ impl Runtime {
                 let built = build_wiring(&plan, self.workers, &[true], anchor_ms, false, &self.threads);
                 let feed = built.feeds.into_iter().flatten().next().ok_or(RuntimeError::Stopped)?;
                 self.wiring.register(command::GROUP_WIRING, g, built.wiring);
-                self.send(Command::CreateGroup { group: g, plan: Box::new((*plan).clone()) })?;
+                self.send(Command::CreateGroup { group: g, plan: plan.clone() })?;
                 // The group's sources report to the rule that opened it, so a
                 // rule alone in its group counts its source's errors as before.
                 let source_metrics = member.metrics.clone();
@@ -361,12 +362,7 @@ impl Runtime {
         };
         let stopped = member.wiring.stopped.clone();
         self.wiring.register(id, generation, member.wiring);
-        self.send(Command::JoinGroup {
-            id: id.to_string(),
-            generation,
-            group,
-            plan: Box::new(Arc::unwrap_or_clone(plan)),
-        })?;
+        self.send(Command::JoinGroup { id: id.to_string(), generation, group, plan })?;
         let open = groups.open.get_mut(&group).ok_or(RuntimeError::Stopped)?;
         open.members += 1;
         let membership = GroupMembership { group, opened, source_metrics: open.source_metrics.clone() };

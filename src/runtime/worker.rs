@@ -267,12 +267,12 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
             applied = seq + 1;
             match cmd {
                 Command::CreateRule { id, generation, anchor_ms, plan } => {
-                    handle_create_rule(worker, &ctx, &mut installed, id, generation, anchor_ms, *plan);
+                    handle_create_rule(worker, &ctx, &mut installed, id, generation, anchor_ms, plan);
                 }
                 Command::DropRule { id, generation } => handle_drop_rule(worker, &mut installed, &id, generation),
-                Command::CreateGroup { group, plan } => handle_create_group(worker, &ctx, &mut installed, group, *plan),
+                Command::CreateGroup { group, plan } => handle_create_group(worker, &ctx, &mut installed, group, &plan),
                 Command::JoinGroup { id, generation, group, plan } => {
-                    handle_join_group(worker, &ctx, &mut installed, id, generation, group, *plan);
+                    handle_join_group(worker, &ctx, &mut installed, id, generation, group, plan);
                 }
                 Command::DropGroup { group } => handle_drop_group(worker, &mut installed, group),
                 Command::Shutdown => {
@@ -594,7 +594,7 @@ fn handle_create_rule(
     id: String,
     generation: u64,
     anchor_ms: u64,
-    plan: RulePlan,
+    plan: Arc<RulePlan>,
 ) {
     drop_any(worker, installed, &id);
     let local = worker.index().saturating_sub(ctx.first_index);
@@ -607,7 +607,6 @@ fn handle_create_rule(
         tracing::error!(rule = %id, generation, "rule wiring missing; rule not installed on this worker");
         return;
     };
-    let plan = Arc::new(plan);
     let dataflow = worker.next_dataflow_index();
     let sink = rule_sink(&share, plan.options.send_error, ctx.clock.clone());
     let options = render::BuildOptions { gather_emissions: share.gather };
@@ -701,7 +700,7 @@ fn handle_create_group(
     ctx: &WorkerContext,
     installed: &mut Installed,
     group: u64,
-    plan: RulePlan,
+    plan: &RulePlan,
 ) {
     let local = worker.index().saturating_sub(ctx.first_index);
     let Some(mut share) = ctx.wiring.take(super::command::GROUP_WIRING, group, local, None) else {
@@ -717,7 +716,7 @@ fn handle_create_group(
         (input, shared_scan::render(items, scan_op))
     });
     input.advance_to(time::of_ms(share.anchor_ms.min(ctx.clock.now_ms())));
-    let used = oort_operators::plan_exprs::referenced_slots(&plan);
+    let used = oort_operators::plan_exprs::referenced_slots(plan);
     let mut decoder = SourceDecoder::new(&source, plan.width, false);
     decoder.restrict_to(&used);
     installed.groups.insert(
@@ -746,7 +745,7 @@ fn handle_join_group(
     id: String,
     generation: u64,
     group: u64,
-    plan: RulePlan,
+    plan: Arc<RulePlan>,
 ) {
     drop_any(worker, installed, &id);
     let local = worker.index().saturating_sub(ctx.first_index);
@@ -758,7 +757,6 @@ fn handle_join_group(
         tracing::error!(rule = %id, group, "stream group missing; rule not installed on this worker");
         return;
     };
-    let plan = Arc::new(plan);
     // A member reading more fields than the group decodes widens the decoder.
     let used = oort_operators::plan_exprs::referenced_slots(&plan);
     if used.iter().zip(&g.used).any(|(u, have)| *u && !*have) {
