@@ -476,9 +476,22 @@ impl Folder {
 
     /// Admits one row and adds it to its windows; `Err` is an error to emit at the row's time.
     fn add(&mut self, x: u64, order: Order, row: Row, open: &mut BTreeMap<u64, WindowAcc>) -> Result<(), Arc<str>> {
+        let result = self.add_row(x, order, &row, open);
+        // The row is done with (a group's first row is kept as a copy).
+        crate::value::recycle_slots(row.slots);
+        result
+    }
+
+    fn add_row(
+        &mut self,
+        x: u64,
+        order: Order,
+        row: &Row,
+        open: &mut BTreeMap<u64, WindowAcc>,
+    ) -> Result<(), Arc<str>> {
         let g = GroupContext::default();
         for cond in [&self.pushed_where, &self.window_filter].into_iter().flatten() {
-            if !self.ev.eval_condition(cond, &row, g).map_err(|e| where_error(&e))? {
+            if !self.ev.eval_condition(cond, row, g).map_err(|e| where_error(&e))? {
                 return Ok(());
             }
         }
@@ -489,7 +502,7 @@ impl Folder {
             let base = GroupContext { window: Some(self.clock.range(x, end)), ..GroupContext::default() };
             let w = open.entry(end).or_default();
             if let Some(f) = &self.post_where {
-                match self.ev.eval_condition(f, &row, base) {
+                match self.ev.eval_condition(f, row, base) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
@@ -501,7 +514,7 @@ impl Folder {
             self.key.clear();
             let mut failed = None;
             for k in &self.keys {
-                if let Err(e) = push_key(&mut self.ev, k, &row, base, &mut self.key) {
+                if let Err(e) = push_key(&mut self.ev, k, row, base, &mut self.key) {
                     failed = Some(e);
                     break;
                 }
@@ -519,7 +532,7 @@ impl Folder {
             };
             for ((a, acc), counts_rows) in self.aggs.iter().zip(group.accs.iter_mut()).zip(&self.counts_rows) {
                 if let Some(f) = &a.filter
-                    && !self.ev.eval_condition(f, &row, base).unwrap_or(false)
+                    && !self.ev.eval_condition(f, row, base).unwrap_or(false)
                 {
                     continue;
                 }
@@ -534,7 +547,7 @@ impl Folder {
                 for arg in &a.args {
                     let v = match arg {
                         ScalarExpr::Column(c) => Ok(row.slots.get(c.slot).cloned().unwrap_or(Value::Null)),
-                        other => self.ev.eval(other, &row, base),
+                        other => self.ev.eval(other, row, base),
                     };
                     match v {
                         Ok(v) => self.args.push(v),
