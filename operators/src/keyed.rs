@@ -62,7 +62,8 @@ use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Partition};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::vec::Broadcast;
 
 /// Where a row stands in processing order: (dataflow time, source worker, arrival sequence).
 pub type Order = (Time, u32, u64);
@@ -216,13 +217,7 @@ pub fn render<'s>(
         .and_then(|w| Clock::new(&w.kind, w.unit, event_time))
         .ok_or_else(|| RenderError::Unsupported("keyed window: not a tumbling or hopping window".into()))?;
     let keys: Vec<ScalarExpr> = shape.aggregate.as_ref().map(|(k, _)| k.clone()).unwrap_or_default();
-    let tagged = tag(input, plan.clone(), keys, worker as u32, event_time);
-    let parts = tagged.partition(2, |t| match t {
-        TagOut::Row { .. } => (0, t),
-        TagOut::Min(..) => (1, t),
-    });
-    let [rows, mins]: [Stream<'s, Time, Vec<TagOut>>; 2] =
-        parts.try_into().map_err(|_| RenderError::Unsupported("keyed window: partition".into()))?;
+    let (rows, mins) = tag(input, plan.clone(), keys, worker as u32, event_time);
     let alignment = align(mins, event_time, worker).broadcast();
     let pushed_where = shape.where_below_window(event_time);
     let keyed = keyed_window(rows, alignment.clone(), Folder::new(plan.clone(), shape, pushed_where, clock));
@@ -232,24 +227,33 @@ pub fn render<'s>(
     Ok(finish(keyed, alignment, clock, worker, post_filter, move |groups, window| query.emit_groups(groups, window)))
 }
 
-/// Tags items with their key hash and order, plus a first-row candidate per batch.
+/// Tags items with their key hash and order (first output), plus a
+/// first-row candidate per batch (second output, event time only). One
+/// operator with two outputs: each tagged row is moved once.
 fn tag<'s>(
     items: ItemStream<'s>,
     plan: Arc<RulePlan>,
     keys: Vec<ScalarExpr>,
     worker: u32,
     event_time: bool,
-) -> Stream<'s, Time, Vec<TagOut>> {
-    let mut ev = Evaluator::new(plan);
-    let mut seq: u64 = 0;
-    let mut buf = Vec::new();
-    items.unary::<CapacityContainerBuilder<Vec<TagOut>>, _, _, _>(Pipeline, "KeyTag", move |_cap, _info| {
-        move |input, output| {
+) -> (Stream<'s, Time, Vec<TagOut>>, Stream<'s, Time, Vec<TagOut>>) {
+    let mut builder = OperatorBuilder::new("KeyTag".to_owned(), items.scope());
+    let mut input = builder.new_input(items, Pipeline);
+    let (mut rows_out, rows) = builder.new_output::<Vec<TagOut>>();
+    let (mut mins_out, mins) = builder.new_output::<Vec<TagOut>>();
+    builder.build(move |_capabilities| {
+        let mut ev = Evaluator::new(plan);
+        let mut seq: u64 = 0;
+        let mut buf = Vec::new();
+        move |_frontiers| {
+            let mut rows_out = rows_out.activate();
+            let mut mins_out = mins_out.activate();
             input.for_each_time(|cap, data| {
                 let t = *cap.time();
-                let mut session = output.session(&cap);
                 let mut min: Option<(Time, u64)> = None;
+                let mut tagged: Vec<TagOut> = Vec::new();
                 for batch in data {
+                    tagged.reserve(batch.len());
                     for item in batch.drain(..) {
                         let hash = match &item {
                             Item::Row(r) => {
@@ -269,15 +273,17 @@ fn tag<'s>(
                             Item::Error(_) => 0,
                         };
                         seq += 1;
-                        session.give(TagOut::Row { hash, src: worker, seq, item });
+                        tagged.push(TagOut::Row { hash, src: worker, seq, item });
                     }
                 }
+                rows_out.give(&cap, &mut tagged);
                 if let Some((at, ts)) = min {
-                    session.give(TagOut::Min(at, ts));
+                    mins_out.give(&cap, &mut vec![TagOut::Min(at, ts)]);
                 }
             });
         }
-    })
+    });
+    (rows, mins)
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
