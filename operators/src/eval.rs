@@ -177,7 +177,13 @@ impl Evaluator {
 
     /// Evaluates a predicate: `Ok(true)` only for boolean true; null is false.
     pub fn eval_condition(&mut self, expr: &ScalarExpr, row: &Row, g: GroupContext) -> Result<bool, EvalError> {
-        let v = self.eval(expr, row, g)?;
+        let v = match expr {
+            ScalarExpr::Binary { op, left, right } => match compare_in_place(*op, left, right, row) {
+                Some(v) => v?,
+                None => self.eval(expr, row, g)?,
+            },
+            _ => self.eval(expr, row, g)?,
+        };
         match v.as_condition() {
             Some(b) => Ok(b),
             None => err(format!("invalid condition that returns non-bool value {}", v.go_describe())),
@@ -213,6 +219,9 @@ impl Evaluator {
                     Ok(Value::Bool(truthy(&r, "OR")?))
                 }
                 _ => {
+                    if let Some(v) = compare_in_place(*op, left, right, row) {
+                        return v;
+                    }
                     let l = self.eval(left, row, g)?;
                     let r = self.eval(right, row, g)?;
                     binary(*op, &l, &r)
@@ -452,6 +461,68 @@ fn output_name_of(e: &ScalarExpr, _plan: &RulePlan) -> String {
     }
 }
 
+/// A comparison of columns and literals, evaluated on the row's values in
+/// place (no clone of a column's value, no string literal allocated); `None`
+/// for anything else, which the general path evaluates. Same result as
+/// [`binary`] on the evaluated operands.
+fn compare_in_place(op: BinaryOp, left: &ScalarExpr, right: &ScalarExpr, row: &Row) -> Option<EvalResult> {
+    use BinaryOp::*;
+    use oort_compiler::plan::Literal;
+    if !matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq) {
+        return None;
+    }
+    const NULL: Value = Value::Null;
+    let column = |c: &oort_compiler::plan::ColumnRef| row.slots.get(c.slot).unwrap_or(&NULL);
+    Some(match (left, right) {
+        (ScalarExpr::Column(a), ScalarExpr::Column(b)) => binary(op, column(a), column(b)),
+        (ScalarExpr::Column(a), ScalarExpr::Literal(l)) => match (column(a), l) {
+            (Value::String(x), Literal::String(y)) => Ok(Value::Bool(ordering_holds(op, (**x).cmp(y.as_str())))),
+            (v, l) => match numeric_cmp(v, l, false) {
+                Some(ord) => Ok(Value::Bool(ord.map_or(op == NotEq, |o| ordering_holds(op, o)))),
+                None => binary(op, v, &literal(l)),
+            },
+        },
+        (ScalarExpr::Literal(l), ScalarExpr::Column(b)) => match (l, column(b)) {
+            (Literal::String(x), Value::String(y)) => Ok(Value::Bool(ordering_holds(op, x.as_str().cmp(&**y)))),
+            (l, v) => match numeric_cmp(v, l, true) {
+                Some(ord) => Ok(Value::Bool(ord.map_or(op == NotEq, |o| ordering_holds(op, o)))),
+                None => binary(op, &literal(l), v),
+            },
+        },
+        _ => return None,
+    })
+}
+
+/// A number compared with a numeric literal as [`binary`] compares them
+/// (`Some(None)`: unordered, a NaN), the literal on the left when `reversed`;
+/// `None` when either is not a number.
+fn numeric_cmp(v: &Value, l: &oort_compiler::plan::Literal, reversed: bool) -> Option<Option<std::cmp::Ordering>> {
+    use oort_compiler::plan::Literal;
+    let (a, b) = match (v, l) {
+        (Value::Int(a), Literal::Int(b)) => {
+            return Some(Some(if reversed { b.cmp(a) } else { a.cmp(b) }));
+        }
+        (Value::Int(a), Literal::Float(b)) => (*a as f64, *b),
+        (Value::Float(a), Literal::Int(b)) => (*a, *b as f64),
+        (Value::Float(a), Literal::Float(b)) => (*a, *b),
+        _ => return None,
+    };
+    Some(if reversed { b.partial_cmp(&a) } else { a.partial_cmp(&b) })
+}
+
+/// Whether a comparison operator holds for `ord` (left compared with right).
+fn ordering_holds(op: BinaryOp, ord: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        BinaryOp::Eq => ord == Equal,
+        BinaryOp::NotEq => ord != Equal,
+        BinaryOp::Lt => ord == Less,
+        BinaryOp::LtEq => ord != Greater,
+        BinaryOp::Gt => ord == Greater,
+        _ => ord != Less,
+    }
+}
+
 /// Converts a plan literal to a value.
 pub fn literal(l: &oort_compiler::plan::Literal) -> Value {
     use oort_compiler::plan::Literal;
@@ -678,6 +749,60 @@ fn slice_value(v: &Value, s: Option<&Value>, e: Option<&Value>) -> EvalResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_place_comparisons_agree_with_binary() {
+        use oort_compiler::plan::{ColumnRef, Literal};
+        let values = [
+            Value::Null,
+            Value::Int(50),
+            Value::Int(-3),
+            Value::Float(50.0),
+            Value::Float(50.5),
+            Value::Float(f64::NAN),
+            Value::str("d1"),
+            Value::str("d10"),
+            Value::Bool(true),
+        ];
+        let literals = [
+            Literal::Null,
+            Literal::Int(50),
+            Literal::Float(50.0),
+            Literal::Float(f64::NAN),
+            Literal::String("d1".into()),
+            Literal::Bool(true),
+        ];
+        let ops = [BinaryOp::Eq, BinaryOp::NotEq, BinaryOp::Lt, BinaryOp::LtEq, BinaryOp::Gt, BinaryOp::GtEq];
+        let col = |slot| ScalarExpr::Column(ColumnRef { source: 0, slot, name: format!("c{slot}") });
+        for v in &values {
+            for w in &values {
+                let row = Row { slots: vec![v.clone(), w.clone()], meta: None, ts: 0 };
+                for op in ops {
+                    let want = binary(op, v, w);
+                    assert_eq!(compare_in_place(op, &col(0), &col(1), &row), Some(want), "{v:?} {op:?} {w:?}");
+                }
+            }
+            for l in &literals {
+                let row = Row { slots: vec![v.clone()], meta: None, ts: 0 };
+                let lit = ScalarExpr::Literal(l.clone());
+                for op in ops {
+                    let want = binary(op, v, &literal(l));
+                    let got = compare_in_place(op, &col(0), &lit, &row);
+                    assert_eq!(got, Some(want), "{v:?} {op:?} {l:?}");
+                    let want = binary(op, &literal(l), v);
+                    let got = compare_in_place(op, &lit, &col(0), &row);
+                    assert_eq!(got, Some(want), "{l:?} {op:?} {v:?}");
+                }
+            }
+        }
+        // A missing slot reads as null.
+        let row = Row::default();
+        assert_eq!(
+            compare_in_place(BinaryOp::Gt, &col(3), &ScalarExpr::Literal(Literal::Int(1)), &row),
+            Some(Ok(Value::Bool(false)))
+        );
+        assert_eq!(compare_in_place(BinaryOp::Add, &col(0), &col(0), &row), None);
+    }
 
     #[test]
     fn arithmetic_typing_follows_ekuiper() {

@@ -62,7 +62,8 @@ use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Partition};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::vec::Broadcast;
 
 /// Where a row stands in processing order: (dataflow time, source worker, arrival sequence).
 pub type Order = (Time, u32, u64);
@@ -216,13 +217,7 @@ pub fn render<'s>(
         .and_then(|w| Clock::new(&w.kind, w.unit, event_time))
         .ok_or_else(|| RenderError::Unsupported("keyed window: not a tumbling or hopping window".into()))?;
     let keys: Vec<ScalarExpr> = shape.aggregate.as_ref().map(|(k, _)| k.clone()).unwrap_or_default();
-    let tagged = tag(input, plan.clone(), keys, worker as u32, event_time);
-    let parts = tagged.partition(2, |t| match t {
-        TagOut::Row { .. } => (0, t),
-        TagOut::Min(..) => (1, t),
-    });
-    let [rows, mins]: [Stream<'s, Time, Vec<TagOut>>; 2] =
-        parts.try_into().map_err(|_| RenderError::Unsupported("keyed window: partition".into()))?;
+    let (rows, mins) = tag(input, plan.clone(), keys, worker as u32, event_time);
     let alignment = align(mins, event_time, worker).broadcast();
     let pushed_where = shape.where_below_window(event_time);
     let keyed = keyed_window(rows, alignment.clone(), Folder::new(plan.clone(), shape, pushed_where, clock));
@@ -232,24 +227,33 @@ pub fn render<'s>(
     Ok(finish(keyed, alignment, clock, worker, post_filter, move |groups, window| query.emit_groups(groups, window)))
 }
 
-/// Tags items with their key hash and order, plus a first-row candidate per batch.
+/// Tags items with their key hash and order (first output), plus a
+/// first-row candidate per batch (second output, event time only). One
+/// operator with two outputs: each tagged row is moved once.
 fn tag<'s>(
     items: ItemStream<'s>,
     plan: Arc<RulePlan>,
     keys: Vec<ScalarExpr>,
     worker: u32,
     event_time: bool,
-) -> Stream<'s, Time, Vec<TagOut>> {
-    let mut ev = Evaluator::new(plan);
-    let mut seq: u64 = 0;
-    let mut buf = Vec::new();
-    items.unary::<CapacityContainerBuilder<Vec<TagOut>>, _, _, _>(Pipeline, "KeyTag", move |_cap, _info| {
-        move |input, output| {
+) -> (Stream<'s, Time, Vec<TagOut>>, Stream<'s, Time, Vec<TagOut>>) {
+    let mut builder = OperatorBuilder::new("KeyTag".to_owned(), items.scope());
+    let mut input = builder.new_input(items, Pipeline);
+    let (mut rows_out, rows) = builder.new_output::<Vec<TagOut>>();
+    let (mut mins_out, mins) = builder.new_output::<Vec<TagOut>>();
+    builder.build(move |_capabilities| {
+        let mut ev = Evaluator::new(plan);
+        let mut seq: u64 = 0;
+        let mut buf = Vec::new();
+        move |_frontiers| {
+            let mut rows_out = rows_out.activate();
+            let mut mins_out = mins_out.activate();
             input.for_each_time(|cap, data| {
                 let t = *cap.time();
-                let mut session = output.session(&cap);
                 let mut min: Option<(Time, u64)> = None;
+                let mut tagged: Vec<TagOut> = Vec::new();
                 for batch in data {
+                    tagged.reserve(batch.len());
                     for item in batch.drain(..) {
                         let hash = match &item {
                             Item::Row(r) => {
@@ -269,15 +273,17 @@ fn tag<'s>(
                             Item::Error(_) => 0,
                         };
                         seq += 1;
-                        session.give(TagOut::Row { hash, src: worker, seq, item });
+                        tagged.push(TagOut::Row { hash, src: worker, seq, item });
                     }
                 }
+                rows_out.give(&cap, &mut tagged);
                 if let Some((at, ts)) = min {
-                    session.give(TagOut::Min(at, ts));
+                    mins_out.give(&cap, &mut vec![TagOut::Min(at, ts)]);
                 }
             });
         }
-    })
+    });
+    (rows, mins)
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -476,9 +482,22 @@ impl Folder {
 
     /// Admits one row and adds it to its windows; `Err` is an error to emit at the row's time.
     fn add(&mut self, x: u64, order: Order, row: Row, open: &mut BTreeMap<u64, WindowAcc>) -> Result<(), Arc<str>> {
+        let result = self.add_row(x, order, &row, open);
+        // The row is done with (a group's first row is kept as a copy).
+        crate::value::recycle_slots(row.slots);
+        result
+    }
+
+    fn add_row(
+        &mut self,
+        x: u64,
+        order: Order,
+        row: &Row,
+        open: &mut BTreeMap<u64, WindowAcc>,
+    ) -> Result<(), Arc<str>> {
         let g = GroupContext::default();
         for cond in [&self.pushed_where, &self.window_filter].into_iter().flatten() {
-            if !self.ev.eval_condition(cond, &row, g).map_err(|e| where_error(&e))? {
+            if !self.ev.eval_condition(cond, row, g).map_err(|e| where_error(&e))? {
                 return Ok(());
             }
         }
@@ -489,7 +508,7 @@ impl Folder {
             let base = GroupContext { window: Some(self.clock.range(x, end)), ..GroupContext::default() };
             let w = open.entry(end).or_default();
             if let Some(f) = &self.post_where {
-                match self.ev.eval_condition(f, &row, base) {
+                match self.ev.eval_condition(f, row, base) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
@@ -501,7 +520,7 @@ impl Folder {
             self.key.clear();
             let mut failed = None;
             for k in &self.keys {
-                if let Err(e) = push_key(&mut self.ev, k, &row, base, &mut self.key) {
+                if let Err(e) = push_key(&mut self.ev, k, row, base, &mut self.key) {
                     failed = Some(e);
                     break;
                 }
@@ -519,7 +538,7 @@ impl Folder {
             };
             for ((a, acc), counts_rows) in self.aggs.iter().zip(group.accs.iter_mut()).zip(&self.counts_rows) {
                 if let Some(f) = &a.filter
-                    && !self.ev.eval_condition(f, &row, base).unwrap_or(false)
+                    && !self.ev.eval_condition(f, row, base).unwrap_or(false)
                 {
                     continue;
                 }
@@ -534,7 +553,7 @@ impl Folder {
                 for arg in &a.args {
                     let v = match arg {
                         ScalarExpr::Column(c) => Ok(row.slots.get(c.slot).cloned().unwrap_or(Value::Null)),
-                        other => self.ev.eval(other, &row, base),
+                        other => self.ev.eval(other, row, base),
                     };
                     match v {
                         Ok(v) => self.args.push(v),

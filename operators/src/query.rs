@@ -60,19 +60,48 @@ pub struct Projector {
     items: Vec<ProjectItem>,
     names: Vec<Arc<str>>,
     send_nil: bool,
+    /// Every item is an expression with its own name, none a wildcard,
+    /// `unnest` or `changed_cols`: each projection is exactly one row, the
+    /// items' values in order (see [`Projector::project_one`]).
+    plain: bool,
 }
 
 impl Projector {
     /// A projector for `items`.
     pub fn new(items: &[ProjectItem], send_nil: bool) -> Self {
-        let names = items
+        let names: Vec<Arc<str>> = items
             .iter()
             .map(|i| match i {
                 ProjectItem::Expr { name, .. } => Arc::from(name.as_str()),
                 ProjectItem::Wildcard { .. } => Arc::from("*"),
             })
             .collect();
-        Self { items: items.to_vec(), names, send_nil }
+        let plain = items.iter().all(|i| {
+            matches!(i, ProjectItem::Expr { expr, .. } if !matches!(call_name(expr), Some("unnest" | "changed_cols")))
+        }) && names.iter().enumerate().all(|(i, n)| !names[..i].contains(n));
+        Self { items: items.to_vec(), names, send_nil, plain }
+    }
+
+    /// Projects one row of a [plain](Self::plain) SELECT list (`None` for
+    /// any other: use [`Self::project`]), as [`Self::project`] would, without
+    /// its intermediate vectors.
+    fn project_one(&self, ev: &mut Evaluator, row: &Row, g: GroupContext) -> Option<Result<OutRow, Arc<str>>> {
+        if !self.plain {
+            return None;
+        }
+        let mut out: OutRow = Vec::with_capacity(self.items.len());
+        for (item, name) in self.items.iter().zip(&self.names) {
+            let ProjectItem::Expr { expr, invisible, aliased, name: text } = item else { return None };
+            let v = match ev.eval(expr, row, g) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(select_error(ev.plan(), aliased.then_some(text.as_str()), expr, &e))),
+            };
+            if *invisible || (!self.send_nil && v.is_null()) {
+                continue;
+            }
+            out.push((name.clone(), v));
+        }
+        Some(Ok(out))
     }
 
     /// Projects one row (within group context `g`). Returns several rows when a
@@ -281,6 +310,17 @@ impl RowQuery {
                     return;
                 }
             }
+        }
+        if let Some(result) = self.projector.project_one(&mut self.ev, row, g) {
+            match result {
+                Ok(r) => {
+                    self.ev.hits.hit_count += 1;
+                    self.ev.hits.hit_time = row.ts as i64;
+                    out.push(Emission::rows(vec![r]));
+                }
+                Err(e) => out.push(Emission::Error(e)),
+            }
+            return;
         }
         match self.projector.project(&mut self.ev, row, g) {
             Ok(rows) => {

@@ -135,6 +135,9 @@ impl SourceDecoder {
         };
         for (slot, ty) in &self.types {
             if let Some(v) = slots.get_mut(*slot) {
+                if has_type(v, ty) {
+                    continue;
+                }
                 let name = &self.names[*slot - self.offset];
                 let decoded_object = matches!(rec.payload, Payload::Object(_));
                 *v = convert(std::mem::take(v), ty, self.strict, name).map_err(|e| {
@@ -173,22 +176,30 @@ fn type_name(ty: &FieldType) -> &'static str {
     }
 }
 
+/// Whether `v` is null or already of type `ty`: [`convert`] keeps it as it is.
+fn has_type(v: &Value, ty: &FieldType) -> bool {
+    matches!(
+        (ty, v),
+        (_, Value::Null)
+            | (FieldType::Bigint, Value::Int(_))
+            | (FieldType::Float, Value::Float(_))
+            | (FieldType::String, Value::String(_))
+            | (FieldType::Boolean, Value::Bool(_))
+            | (FieldType::Datetime, Value::Int(_) | Value::String(_))
+            | (FieldType::Bytea, Value::Bytes(_))
+            | (FieldType::Array(_), Value::Array(_))
+            | (FieldType::Struct(_), Value::Object(_))
+    )
+}
+
 /// Applies a declared field type. Without strict validation a value that does
 /// not convert is kept as it is (eKuiper's lenient mode); with it, the record fails.
 fn convert(v: Value, ty: &FieldType, strict: bool, field: &str) -> Result<Value, String> {
-    if v.is_null() {
+    if has_type(&v, ty) {
         return Ok(v);
     }
-    // `None`: keep `v` as it is (it already has the declared type).
+    // `None`: no conversion applies.
     let converted = match (ty, &v) {
-        (FieldType::Bigint, Value::Int(_))
-        | (FieldType::Float, Value::Float(_))
-        | (FieldType::String, Value::String(_))
-        | (FieldType::Boolean, Value::Bool(_))
-        | (FieldType::Datetime, Value::Int(_) | Value::String(_))
-        | (FieldType::Bytea, Value::Bytes(_))
-        | (FieldType::Array(_), Value::Array(_))
-        | (FieldType::Struct(_), Value::Object(_)) => return Ok(v),
         (FieldType::Bigint, Value::Float(f)) if f.fract() == 0.0 => Some(Value::Int(*f as i64)),
         (FieldType::Float, Value::Int(i)) => Some(Value::Float(*i as f64)),
         (FieldType::Boolean, Value::String(s)) => match s.to_ascii_lowercase().as_str() {

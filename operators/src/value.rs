@@ -508,12 +508,57 @@ pub struct Row {
     pub ts: u64,
 }
 
+thread_local! {
+    /// Slot vectors of finished rows, for the decoders of this thread to
+    /// reuse, and their capacity in values.
+    static SPARE_SLOTS: std::cell::RefCell<(Vec<Vec<Value>>, usize)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+/// Values (24 bytes each) the spare slot vectors of one thread may hold in
+/// all: enough for a worker round of 64 batches of 1,024 rows 8 slots wide.
+const SPARE_SLOTS_BUDGET: usize = 1 << 19;
+
+/// Gives the slot vector of a row that is done with back for reuse by the
+/// decoders of this thread (its values are dropped now): a row then costs
+/// no allocation and no free.
+pub fn recycle_slots(mut slots: Vec<Value>) {
+    slots.clear();
+    if slots.capacity() == 0 {
+        return;
+    }
+    SPARE_SLOTS.with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut()
+            && spare.1 + slots.capacity() <= SPARE_SLOTS_BUDGET
+        {
+            spare.1 += slots.capacity();
+            spare.0.push(slots);
+        }
+    });
+}
+
+/// `width` null slots, in a recycled vector when there is one.
+fn null_slots(width: usize) -> Vec<Value> {
+    let spare = SPARE_SLOTS.with(|spare| {
+        let mut spare = spare.try_borrow_mut().ok()?;
+        let slots = spare.0.pop()?;
+        spare.1 -= slots.capacity();
+        Some(slots)
+    });
+    let mut slots = spare.unwrap_or_default();
+    // Built in place: `resize` would clone a `Null` into every slot.
+    slots.extend(std::iter::repeat_with(|| Value::Null).take(width));
+    slots
+}
+
 /// Decodes JSON objects into slot vectors: fields named at compile time go to
 /// their slot, other fields are skipped without being materialised, or, when a
 /// rest slot is set (schemaless `SELECT *`), collected into one object there.
 #[derive(Debug, Clone)]
 pub struct RowDecoder {
     names: Vec<(Box<str>, usize)>,
+    /// `names` indexed by [`key_bucket`], each bucket the index + 1 of the
+    /// one name in it (0: none); `None` when two names share a bucket.
+    buckets: Option<[u8; KEY_BUCKETS]>,
     width: usize,
     rest_slot: Option<usize>,
     /// Short string values seen before (device ids, states…), shared instead
@@ -533,18 +578,21 @@ impl StringCache {
     const CAPACITY: usize = 4096;
     const MAX_LEN: usize = 48;
 
-    fn value(&mut self, s: &str) -> Value {
-        if s.len() > Self::MAX_LEN {
-            return Value::str(s);
+    /// The string of `bytes`; `None` when they are not UTF-8 (a cached
+    /// string needs no second check).
+    fn value(&mut self, bytes: &[u8]) -> Option<Value> {
+        if bytes.len() > Self::MAX_LEN {
+            return std::str::from_utf8(bytes).ok().map(Value::str);
         }
-        if let Some(a) = self.map.get(s.as_bytes()) {
-            return Value::String(a.clone());
+        if let Some(a) = self.map.get(bytes) {
+            return Some(Value::String(a.clone()));
         }
+        let s = std::str::from_utf8(bytes).ok()?;
         let a: Arc<str> = Arc::from(s);
         if self.map.len() < Self::CAPACITY {
-            self.map.insert(Box::from(s.as_bytes()), a.clone());
+            self.map.insert(Box::from(bytes), a.clone());
         }
-        Value::String(a)
+        Some(Value::String(a))
     }
 }
 
@@ -558,10 +606,19 @@ impl std::hash::Hasher for ShortHasher {
         (z ^ (z >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (z >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
+        // FNV-1a over words of 8 bytes (the last one zero-padded), not bytes.
         let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            h = (h ^ u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59)).wrapping_mul(0x0100_0000_01b3);
         }
         self.0 = h;
     }
@@ -574,7 +631,8 @@ impl RowDecoder {
         let mut names: Vec<(Box<str>, usize)> =
             names.iter().enumerate().map(|(i, n)| (n.clone().into_boxed_str(), offset + i)).collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
-        Self { names, width, rest_slot, strings: Default::default() }
+        let buckets = key_buckets(&names);
+        Self { names, buckets, width, rest_slot, strings: Default::default() }
     }
 
     /// Stops decoding the fields whose slot `keep` rejects (they stay null):
@@ -583,6 +641,7 @@ impl RowDecoder {
     pub fn retain_slots(&mut self, keep: impl Fn(usize) -> bool) {
         if self.rest_slot.is_none() {
             self.names.retain(|(_, slot)| keep(*slot));
+            self.buckets = key_buckets(&self.names);
         }
     }
 
@@ -591,6 +650,11 @@ impl RowDecoder {
     }
 
     fn slot_of_bytes(&self, key: &[u8]) -> Option<usize> {
+        if let Some(buckets) = &self.buckets {
+            let i = usize::from(buckets[key_bucket(key)]).checked_sub(1)?;
+            let (name, slot) = &self.names[i];
+            return short_eq(name.as_bytes(), key).then_some(*slot);
+        }
         if self.names.len() <= 8 {
             return self.names.iter().find(|(n, _)| n.as_bytes() == key).map(|(_, s)| *s);
         }
@@ -604,7 +668,7 @@ impl RowDecoder {
     /// every malformed input, goes through serde_json, so values and error
     /// messages are serde_json's in every case.
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
-        let mut slots = vec![Value::Null; self.width];
+        let mut slots = null_slots(self.width);
         if self.rest_slot.is_none() {
             let mut strings = self.strings.borrow_mut();
             if (FlatScanner { bytes, at: 0, strings: &mut strings }).scan(self, &mut slots).is_some() {
@@ -638,6 +702,72 @@ impl RowDecoder {
     }
 }
 
+/// Buckets of the key lookup table of [`RowDecoder`].
+const KEY_BUCKETS: usize = 64;
+
+/// The bucket of a key: from its length and its first and last bytes.
+fn key_bucket(key: &[u8]) -> usize {
+    let (first, last) = match key {
+        [] => (0, 0),
+        [f, .., l] => (*f, *l),
+        [f] => (*f, *f),
+    };
+    (key.len().wrapping_mul(7) ^ usize::from(first).wrapping_mul(5) ^ usize::from(last).wrapping_mul(3)) % KEY_BUCKETS
+}
+
+/// The bucket table of `names` (`None` when two share a bucket, or too many names).
+fn key_buckets(names: &[(Box<str>, usize)]) -> Option<[u8; KEY_BUCKETS]> {
+    if names.len() > 16 {
+        return None;
+    }
+    let mut buckets = [0u8; KEY_BUCKETS];
+    for (i, (name, _)) in names.iter().enumerate() {
+        let b = &mut buckets[key_bucket(name.as_bytes())];
+        if *b != 0 {
+            return None;
+        }
+        *b = u8::try_from(i + 1).ok()?;
+    }
+    Some(buckets)
+}
+
+/// Byte equality of short slices without a call to `memcmp`: two overlapping
+/// word loads per side.
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    let word = |s: &[u8], at: usize| -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let half = |s: &[u8], at: usize| -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_le_bytes(w)
+    };
+    match n {
+        0..4 => a == b,
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// Whether one of the 8 bytes of `w` is `"`, `\\` or a control character:
+/// the lowest byte flagged in the result (little-endian) is the first such byte.
+fn string_stops(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let quote = zero(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero(w ^ (ONES * u64::from(b'\\')));
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    quote | backslash | control
+}
+
 /// A scanner for flat JSON objects (`{"k":scalar,...}`): keys and strings
 /// without escapes, numbers, `true`/`false`/`null`. It places the fields a rule
 /// reads into their slots and skips the others without allocating. It gives
@@ -663,7 +793,7 @@ impl<'a> FlatScanner<'a> {
                 let key = self.raw_string_body()?;
                 // A key that names a slot is valid UTF-8 (the names are); others are checked.
                 let slot = dec.slot_of_bytes(key);
-                if slot.is_none() {
+                if slot.is_none() && !key.is_ascii() {
                     std::str::from_utf8(key).ok()?;
                 }
                 self.ws();
@@ -705,22 +835,34 @@ impl<'a> FlatScanner<'a> {
         }
     }
 
-    /// The text of a string after its opening quote, through the closing quote
-    /// (`None` on an escape, a control character or invalid UTF-8).
-    fn string_body(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.raw_string_body()?).ok()
-    }
-
     /// The bytes of a string after its opening quote (`None` on an escape or a
     /// control character); the caller checks UTF-8.
     fn raw_string_body(&mut self) -> Option<&'a [u8]> {
-        let rest = &self.bytes[self.at..];
-        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest[len] != b'"' {
+        let bytes = self.bytes;
+        let start = self.at;
+        let mut i = start;
+        // Eight bytes at a time while they last, then byte by byte.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let stops = string_stops(u64::from_le_bytes(w));
+            if stops != 0 {
+                i += stops.trailing_zeros() as usize / 8;
+                break;
+            }
+            i += 8;
+        }
+        while let Some(&b) = bytes.get(i) {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                break;
+            }
+            i += 1;
+        }
+        if *bytes.get(i)? != b'"' {
             return None;
         }
-        self.at += len + 1;
-        Some(&rest[..len])
+        self.at = i + 1;
+        Some(&bytes[start..i])
     }
 
     fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
@@ -736,45 +878,40 @@ impl<'a> FlatScanner<'a> {
         match self.peek()? {
             b'"' => {
                 self.at += 1;
-                let s = self.string_body()?;
-                Some(if keep { self.strings.value(s) } else { Value::Null })
+                let raw = self.raw_string_body()?;
+                if !keep {
+                    // serde_json skips an ignored string without checking its UTF-8.
+                    return Some(Value::Null);
+                }
+                self.strings.value(raw)
             }
             b't' => self.literal(b"true", Value::Bool(true)),
             b'f' => self.literal(b"false", Value::Bool(false)),
             b'n' => self.literal(b"null", Value::Null),
-            b'-' | b'0'..=b'9' => self.number(),
+            b'-' | b'0'..=b'9' if keep => self.number(),
+            b'-' | b'0'..=b'9' => self.skip_number(),
             _ => None,
         }
     }
 
-    /// A JSON number as serde_json reads it: integers (18 digits at most, not
-    /// `-0`) are `Int`; numbers with a fraction or an exponent are the correctly
-    /// rounded `Float` (what serde_json's `float_roundtrip` gives).
-    fn number(&mut self) -> Option<Value> {
-        let start = self.at;
-        let negative = self.peek() == Some(b'-');
-        if negative {
+    /// Steps over a number of a skipped field, checking only its grammar
+    /// (as serde_json does when it ignores a value): its value is not computed.
+    fn skip_number(&mut self) -> Option<Value> {
+        if self.peek() == Some(b'-') {
             self.at += 1;
         }
         let int_start = self.at;
-        self.digits();
-        let int_digits = self.at - int_start;
+        let int_digits = self.digits();
         if int_digits == 0 || (int_digits > 1 && self.bytes[int_start] == b'0') {
             return None;
         }
-        let mut is_float = false;
-        let mut fraction_digits = 0;
         if self.peek() == Some(b'.') {
             self.at += 1;
-            fraction_digits = self.digits();
-            if fraction_digits == 0 {
+            if self.digits() == 0 {
                 return None;
             }
-            is_float = true;
         }
-        let mut exponent = false;
         if let Some(b'e' | b'E') = self.peek() {
-            exponent = true;
             self.at += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.at += 1;
@@ -782,28 +919,87 @@ impl<'a> FlatScanner<'a> {
             if self.digits() == 0 {
                 return None;
             }
-            is_float = true;
         }
-        if is_float {
-            if !exponent && let Some(f) = exact_decimal(&self.bytes[int_start..self.at], fraction_digits) {
-                return Some(Value::Float(if negative { -f } else { f }));
+        Some(Value::Null)
+    }
+
+    /// A JSON number as serde_json reads it: integers (18 digits at most, not
+    /// `-0`) are `Int`; numbers with a fraction or an exponent are the correctly
+    /// rounded `Float` (what serde_json's `float_roundtrip` gives).
+    fn number(&mut self) -> Option<Value> {
+        let bytes = self.bytes;
+        let start = self.at;
+        let negative = bytes.get(start) == Some(&b'-');
+        let int_start = start + usize::from(negative);
+        // One pass: the digits accumulate into the mantissa as they are checked
+        // (it wraps only past 19 digits, where it is not used).
+        let mut i = int_start;
+        let mut mantissa: u64 = 0;
+        while let Some(&d) = bytes.get(i) {
+            if !d.is_ascii_digit() {
+                break;
             }
-            let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
-            let f: f64 = text.parse().ok()?;
-            return f.is_finite().then_some(Value::Float(f));
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            i += 1;
         }
+        let int_digits = i - int_start;
+        if int_digits == 0 || (int_digits > 1 && bytes[int_start] == b'0') {
+            return None;
+        }
+        if bytes.get(i) == Some(&b'.') {
+            i += 1;
+            let frac_start = i;
+            while let Some(&d) = bytes.get(i) {
+                if !d.is_ascii_digit() {
+                    break;
+                }
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                i += 1;
+            }
+            let fraction_digits = i - frac_start;
+            if fraction_digits == 0 {
+                return None;
+            }
+            if !matches!(bytes.get(i), Some(b'e' | b'E')) {
+                self.at = i;
+                if let Some(f) = exact_decimal(mantissa, int_digits + fraction_digits, fraction_digits) {
+                    return Some(Value::Float(if negative { -f } else { f }));
+                }
+                return self.parse_float(start);
+            }
+        }
+        if let Some(b'e' | b'E') = bytes.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = bytes.get(i) {
+                i += 1;
+            }
+            let exp_start = i;
+            while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == exp_start {
+                return None;
+            }
+            self.at = i;
+            return self.parse_float(start);
+        }
+        self.at = i;
         if int_digits > 18 {
             return None;
         }
-        let mut magnitude: i64 = 0;
-        for &d in &self.bytes[int_start..int_start + int_digits] {
-            magnitude = magnitude * 10 + i64::from(d - b'0');
-        }
+        let magnitude = mantissa as i64;
         if negative {
             // serde_json reads `-0` as the float -0.0: leave it to serde_json.
             return (magnitude != 0).then_some(Value::Int(-magnitude));
         }
         Some(Value::Int(magnitude))
+    }
+
+    /// The float `bytes[start..self.at]`, correctly rounded by the standard library.
+    fn parse_float(&self, start: usize) -> Option<Value> {
+        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        let f: f64 = text.parse().ok()?;
+        f.is_finite().then_some(Value::Float(f))
     }
 
     fn digits(&mut self) -> usize {
@@ -815,24 +1011,19 @@ impl<'a> FlatScanner<'a> {
     }
 }
 
-/// `digits` (`123.45`, no sign, no exponent) as a float when it is exact to
-/// compute: at most 15 significant digits and 22 fraction digits, so both the
-/// integer mantissa and the power of ten are exact doubles and one IEEE
-/// division gives the correctly rounded result (Clinger's fast path; the same
-/// value `str::parse` and serde_json give).
-fn exact_decimal(digits: &[u8], fraction_digits: usize) -> Option<f64> {
+/// The decimal `mantissa / 10^fraction_digits` (`significant` digits in
+/// all, no sign, no exponent) as a float when it is exact to compute: at most
+/// 15 significant digits and 22 fraction digits, so both the integer mantissa
+/// and the power of ten are exact doubles and one IEEE division gives the
+/// correctly rounded result (Clinger's fast path; the same value `str::parse`
+/// and serde_json give).
+fn exact_decimal(mantissa: u64, significant: usize, fraction_digits: usize) -> Option<f64> {
     const POW10: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
         1e20, 1e21, 1e22,
     ];
-    if digits.len() > 16 || fraction_digits > 22 {
+    if significant > 15 || fraction_digits > 22 {
         return None;
-    }
-    let mut mantissa: u64 = 0;
-    for &d in digits {
-        if d != b'.' {
-            mantissa = mantissa * 10 + u64::from(d - b'0');
-        }
     }
     Some(mantissa as f64 / POW10[fraction_digits])
 }
@@ -900,6 +1091,88 @@ mod tests {
         assert!(d.decode(b"[1,2]").is_err());
     }
 
+    /// Decodes `input` with `d` both ways (scanner and serde_json) and
+    /// checks that values (bit for bit) and errors agree.
+    fn assert_scanner_agrees(d: &RowDecoder, input: &[u8]) {
+        let mut via_serde = vec![Value::Null; d.width];
+        let mut de = serde_json::Deserializer::from_slice(input);
+        let serde = de
+            .deserialize_map(RowVisitor { dec: d, slots: &mut via_serde })
+            .and_then(|()| de.end())
+            .map(|()| via_serde)
+            .map_err(|e| e.to_string());
+        let got = d.decode(input);
+        let text = String::from_utf8_lossy(input);
+        match (&got, &serde) {
+            (Ok(g), Ok(s)) => {
+                // Bit-identical floats, same variants.
+                assert_eq!(format!("{g:?}"), format!("{s:?}"), "{text}");
+                for (x, y) in g.iter().zip(s) {
+                    if let (Value::Float(x), Value::Float(y)) = (x, y) {
+                        assert_eq!(x.to_bits(), y.to_bits(), "{text}");
+                    }
+                }
+            }
+            _ => assert_eq!(got, serde, "{text}"),
+        }
+    }
+
+    #[test]
+    fn flat_scanner_agrees_on_skipped_fields_and_long_strings() {
+        let names: Vec<String> = ["deviceId", "temperature", "humidity", "ts"].iter().map(|s| s.to_string()).collect();
+        let mut d = RowDecoder::new(&names, 0, None, 4);
+        // Only deviceId and temperature are read; humidity and ts are skipped.
+        d.retain_slots(|slot| slot < 2);
+        let inputs: &[&[u8]] = &[
+            br#"{"deviceId":"d17","temperature":50.25,"humidity":42,"ts":1700000000000}"#,
+            br#"{"deviceId":"a-rather-long-device-identifier-0123456789","temperature":1234567890123.45}"#,
+            br#"{"deviceId":"d1","temperature":123456789012345.6,"humidity":1e400,"ts":-0}"#,
+            br#"{"deviceId":"d1","temperature":0.1,"humidity":12345678901234567890123,"ts":1.5E+3}"#,
+            br#"{"deviceId":"d1","temperature":1,"humidity":01}"#,
+            br#"{"deviceId":"d1","temperature":1,"humidity":1.}"#,
+            br#"{"deviceId":"d1","temperature":1,"humidity":1e}"#,
+            br#"{"deviceId":"d1","temperature":1,"humidity":-}"#,
+            b"{\"deviceId\":\"d1\",\"humidity\":\"\xff\xfe\",\"temperature\":2}",
+            b"{\"deviceId\":\"\xff\xfe\",\"temperature\":2}",
+            b"{\"h\xc3\xa9\":1,\"deviceId\":\"caf\xc3\xa9 au lait, tr\xc3\xa8s chaud\"}",
+            b"{\"h\xff\":1,\"deviceId\":\"d\"}",
+            br#"{"deviceId":"0123456\"89","temperature":3}"#,
+            br#"{"deviceId":"0123456"89","temperature":3}"#,
+            br#"{"deviceId":"01234567\n","temperature":3}"#,
+            b"{\"deviceId\":\"0123456789abc\tdef\",\"temperature\":3}",
+            br#"{"deviceIdx":"x","temperatur":1,"ts":2,"":3,"deviceId":"y"}"#,
+            br#"{"deviceId":"d1","temperature":-12.5,"ts":"unterminated}"#,
+            br#"{"deviceId":"d1","temperature":99999999999999.99}"#,
+            br#"{"deviceId":"d1","temperature":9999999999999999.9}"#,
+            br#"{"deviceId":"d1","temperature":-0.0}"#,
+            br#"{"deviceId":"","temperature":0}"#,
+        ];
+        for input in inputs {
+            assert_scanner_agrees(&d, input);
+        }
+        // The same string decoded twice is one shared allocation.
+        let a = d.decode(br#"{"deviceId":"d42"}"#).unwrap();
+        let b = d.decode(br#"{"deviceId":"d42"}"#).unwrap();
+        let (Value::String(a), Value::String(b)) = (&a[0], &b[0]) else { panic!("not strings") };
+        assert!(Arc::ptr_eq(a, b));
+    }
+
+    #[test]
+    fn key_buckets_and_short_eq() {
+        for (a, b) in [("", ""), ("ab", "ab"), ("abcd", "abce"), ("abcdefgh", "abcdefgh"), ("abcdefghi", "abcdefghj")] {
+            assert_eq!(short_eq(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+        }
+        assert!(!short_eq(b"abc", b"abcd"));
+        let long = "x".repeat(40);
+        assert!(short_eq(long.as_bytes(), long.as_bytes()));
+        // Names sharing a bucket fall back to the plain lookup.
+        let names: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+        let d = RowDecoder::new(&names, 0, None, 40);
+        assert!(d.buckets.is_none());
+        assert_eq!(d.slot_of("f17"), Some(17));
+        assert_eq!(d.slot_of("f40"), None);
+    }
+
     #[test]
     fn flat_scanner_agrees_with_serde_json() {
         let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
@@ -921,27 +1194,7 @@ mod tests {
             br#"{}"#,
         ];
         for input in inputs {
-            let mut via_serde = vec![Value::Null; 3];
-            let mut de = serde_json::Deserializer::from_slice(input);
-            let serde = de
-                .deserialize_map(RowVisitor { dec: &d, slots: &mut via_serde })
-                .and_then(|()| de.end())
-                .map(|()| via_serde)
-                .map_err(|e| e.to_string());
-            let got = d.decode(input);
-            let text = String::from_utf8_lossy(input);
-            match (&got, &serde) {
-                (Ok(g), Ok(s)) => {
-                    // Bit-identical floats, same variants.
-                    assert_eq!(format!("{g:?}"), format!("{s:?}"), "{text}");
-                    for (x, y) in g.iter().zip(s) {
-                        if let (Value::Float(x), Value::Float(y)) = (x, y) {
-                            assert_eq!(x.to_bits(), y.to_bits(), "{text}");
-                        }
-                    }
-                }
-                _ => assert_eq!(got, serde, "{text}"),
-            }
+            assert_scanner_agrees(&d, input);
         }
     }
 
