@@ -560,13 +560,14 @@ fn rule_sink(share: &WorkerShare, send_error: bool, clock: Arc<dyn Clock>) -> re
     let sink_tx = share.sink.clone();
     let metrics = share.metrics.clone();
     Box::new(move |_t, batch| {
+        // Clocks are read and counters updated once per batch, not per emission.
+        let now = clock.now_ms();
+        let (mut rows_out, mut sent_any) = (0u64, false);
         for e in batch.drain(..) {
             match &e {
-                Emission::Rows(rows) | Emission::Delayed { rows, .. } => {
-                    metrics.records_out.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                }
+                Emission::Rows(rows) | Emission::Delayed { rows, .. } => rows_out += rows.len() as u64,
                 Emission::Error(msg) => {
-                    metrics.exception(msg, clock.now_ms());
+                    metrics.exception(msg, now);
                     if msg.starts_with(oort_operators::query::PANIC_PREFIX) {
                         metrics.fail(msg);
                     }
@@ -575,14 +576,21 @@ fn rule_sink(share: &WorkerShare, send_error: bool, clock: Arc<dyn Clock>) -> re
                     }
                 }
             }
-            metrics.last_invocation.store(clock.now_ms(), Ordering::Relaxed);
-            let taken = metrics.batch_taken_us.load(Ordering::Relaxed);
-            let latency = super::metrics::monotonic_us().saturating_sub(taken);
-            metrics.process_latency_us.store(latency, Ordering::Relaxed);
+            sent_any = true;
+            // Counted before the send: the sink driver may take it at once.
             metrics.pending_out.fetch_add(1, Ordering::Relaxed);
             if sink_tx.send(e).is_err() {
                 metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
             }
+        }
+        if rows_out > 0 {
+            metrics.records_out.fetch_add(rows_out, Ordering::Relaxed);
+        }
+        if sent_any {
+            metrics.last_invocation.store(now, Ordering::Relaxed);
+            let taken = metrics.batch_taken_us.load(Ordering::Relaxed);
+            let latency = super::metrics::monotonic_us().saturating_sub(taken);
+            metrics.process_latency_us.store(latency, Ordering::Relaxed);
         }
     })
 }
