@@ -10,6 +10,16 @@
 //! row. An `ON` condition that fails to evaluate fails the whole pane
 //! (`run Join error: …`); an empty join result emits nothing.
 //!
+//! INNER and LEFT joins whose `ON` starts with an equality of a column of the
+//! rows so far and a column of the joined input (`a.k = b.k [AND …]`) are
+//! hash joins when every key on both sides is a string, or every key an
+//! integer: each left row meets only the right rows of its key, in their
+//! order, and the whole `ON` is evaluated on those pairs. Skipping the other
+//! pairs is exact — their `ON` would stop at the leading equality, which is
+//! false and cannot fail between two strings or two integers — so results,
+//! order and errors are the nested loop's, at a cost linear in the rows
+//! instead of their product. Other joins and key types take the nested loop.
+//!
 //! Tables ([`TableStore`]) are kept inside the window operator, updated by the
 //! table inputs in arrival order, and appended to every pane (eKuiper's
 //! `JoinAlignNode`): a table keeps its last `RETAIN_SIZE` rows, or the latest
@@ -19,8 +29,8 @@ use crate::eval::{Evaluator, GroupContext};
 use crate::value::{Row, Value};
 use crate::window_kinds::{Entry, Memo};
 use oort_compiler::catalog::StreamKind;
-use oort_compiler::plan::{JoinKind, RulePlan, ScalarExpr};
-use std::collections::VecDeque;
+use oort_compiler::plan::{BinaryOp, JoinKind, RulePlan, ScalarExpr};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// One `JOIN` of the left-deep chain.
@@ -87,6 +97,26 @@ fn join_step(
     if step.kind == JoinKind::Right {
         return right_join(ev, plan, &lefts, rights, step, g, false);
     }
+    if matches!(step.kind, JoinKind::Inner | JoinKind::Left)
+        && !ev.has_analytics()
+        && let Some((left_slot, right_slot)) = equi_key(plan, step)
+        && let Some(index) = KeyIndex::build(&lefts, left_slot, rights, right_slot)
+    {
+        for (left, memo) in &lefts {
+            let mut joined = false;
+            for &r in index.candidates(left.slots.get(left_slot)) {
+                let merged = merge(plan, left, &rights[r].row, step.right);
+                if matches(ev, step, &merged, g)? {
+                    joined = true;
+                    out.push((merged, memo.clone()));
+                }
+            }
+            if !joined && step.kind == JoinKind::Left {
+                out.push((left.clone(), memo.clone()));
+            }
+        }
+        return Ok(out);
+    }
     for (left, memo) in &lefts {
         let mut joined = false;
         for right in rights {
@@ -104,6 +134,67 @@ fn join_step(
         out.extend(right_join(ev, plan, &lefts, rights, step, g, true)?);
     }
     Ok(out)
+}
+
+/// The slots of the leading `left = right` column equality of a step's `ON`:
+/// `(slot read from the rows so far, slot of the joined input)`.
+fn equi_key(plan: &RulePlan, step: &JoinStep) -> Option<(usize, usize)> {
+    let mut e = step.on.as_ref()?;
+    while let ScalarExpr::Binary { op: BinaryOp::And, left, .. } = e {
+        e = left;
+    }
+    let ScalarExpr::Binary { op: BinaryOp::Eq, left, right } = e else { return None };
+    let (ScalarExpr::Column(a), ScalarExpr::Column(b)) = (&**left, &**right) else { return None };
+    let joined = |c: &oort_compiler::plan::ColumnRef| c.source == step.right;
+    let known = |c: &oort_compiler::plan::ColumnRef| c.source < plan.sources.len() && !joined(c);
+    match (joined(a), joined(b)) {
+        (false, true) if known(a) => Some((a.slot, b.slot)),
+        (true, false) if known(b) => Some((b.slot, a.slot)),
+        _ => None,
+    }
+}
+
+/// The joined input's rows by key, when every key on both sides is a string,
+/// or every key an integer (the keys whose equality cannot fail).
+enum KeyIndex<'a> {
+    Strings(HashMap<&'a str, Vec<usize>>),
+    Ints(HashMap<i64, Vec<usize>>),
+}
+
+impl<'a> KeyIndex<'a> {
+    fn build(lefts: &[JoinedRow], left_slot: usize, rights: &[&'a Entry], right_slot: usize) -> Option<Self> {
+        let left_keys = lefts.iter().map(|(r, _)| r.slots.get(left_slot));
+        let right_keys = || rights.iter().map(|e| e.row.slots.get(right_slot));
+        if left_keys.clone().chain(right_keys()).all(|v| matches!(v, Some(Value::String(_)))) {
+            let mut map: HashMap<&'a str, Vec<usize>> = HashMap::new();
+            for (i, e) in rights.iter().enumerate() {
+                if let Some(Value::String(s)) = e.row.slots.get(right_slot) {
+                    map.entry(&**s).or_default().push(i);
+                }
+            }
+            return Some(KeyIndex::Strings(map));
+        }
+        if left_keys.chain(right_keys()).all(|v| matches!(v, Some(Value::Int(_)))) {
+            let mut map: HashMap<i64, Vec<usize>> = HashMap::new();
+            for (i, e) in rights.iter().enumerate() {
+                if let Some(Value::Int(k)) = e.row.slots.get(right_slot) {
+                    map.entry(*k).or_default().push(i);
+                }
+            }
+            return Some(KeyIndex::Ints(map));
+        }
+        None
+    }
+
+    /// The right rows (positions, in order) whose key equals `key`.
+    fn candidates(&self, key: Option<&Value>) -> &[usize] {
+        let found = match (self, key) {
+            (KeyIndex::Strings(m), Some(Value::String(s))) => m.get(&**s),
+            (KeyIndex::Ints(m), Some(Value::Int(k))) => m.get(k),
+            _ => None,
+        };
+        found.map_or(&[], Vec::as_slice)
+    }
 }
 
 /// RIGHT join (and the unmatched right rows of a FULL join when `unmatched_only`).
@@ -286,6 +377,83 @@ mod tests {
         assert_eq!(run(JoinKind::Right), pairs(&[("b", "x"), ("-", "y")]));
         assert_eq!(run(JoinKind::Full), pairs(&[("a", "-"), ("b", "x"), ("-", "y")]));
         assert_eq!(run(JoinKind::Cross), pairs(&[("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")]));
+    }
+
+    /// The joined `(left v, right v)` pairs of `rows` with `ON l.id = r.id AND extra`.
+    fn joined(kind: JoinKind, rows: &[Entry], extra: Option<ScalarExpr>) -> Result<Vec<(Value, Value)>, Arc<str>> {
+        let plan = plan();
+        let mut ev = Evaluator::new(Arc::new(plan.clone()));
+        let on = match (on_ids(), extra) {
+            (Some(eq), Some(x)) => {
+                Some(ScalarExpr::Binary { op: BinaryOp::And, left: Box::new(eq), right: Box::new(x) })
+            }
+            (eq, _) => eq,
+        };
+        let steps = [JoinStep { right: 1, kind, on }];
+        let out = join_pane(&mut ev, &plan, 0, &steps, rows, GroupContext::default())?;
+        Ok(out.iter().map(|(r, _)| (r.slots[1].clone(), r.slots[3].clone())).collect())
+    }
+
+    #[test]
+    fn hash_joins_give_the_nested_loops_rows_in_its_order() {
+        // Integer keys with duplicates on both sides, and string keys: the hash
+        // path; a mix of types: the nested loop. Both must agree with a plain
+        // pairwise evaluation in left-then-right order.
+        let mut rows = Vec::new();
+        for i in 0..40i64 {
+            rows.push(entry(0, i % 7, &format!("l{i}")));
+            rows.push(entry(1, i % 5, &format!("r{i}")));
+        }
+        let v_gt = |s: &str| {
+            let col = Box::new(ScalarExpr::Column(ColumnRef { source: 1, slot: 3, name: "v".into() }));
+            ScalarExpr::Binary {
+                op: BinaryOp::Gt,
+                left: col,
+                right: Box::new(ScalarExpr::Literal(oort_compiler::plan::Literal::String(s.into()))),
+            }
+        };
+        for kind in [JoinKind::Inner, JoinKind::Left] {
+            for extra in [None, Some(v_gt("r2"))] {
+                let got = joined(kind, &rows, extra.clone()).expect("join");
+                let mut want = Vec::new();
+                for l in rows.iter().filter(|e| e.source == 0) {
+                    let mut hit = false;
+                    for r in rows.iter().filter(|e| e.source == 1) {
+                        let pass = extra.is_none() || matches!(&r.row.slots[3], Value::String(v) if &**v > "r2");
+                        if l.row.slots[0] == r.row.slots[2] && pass {
+                            hit = true;
+                            want.push((l.row.slots[1].clone(), r.row.slots[3].clone()));
+                        }
+                    }
+                    if !hit && kind == JoinKind::Left {
+                        want.push((l.row.slots[1].clone(), Value::Null));
+                    }
+                }
+                assert_eq!(got, want, "{kind:?} {extra:?}");
+            }
+        }
+        // String keys take the hash path too.
+        let mut strings = rows.clone();
+        for e in strings.iter_mut() {
+            let k = if e.source == 0 { 0 } else { 2 };
+            if let Value::Int(i) = e.row.slots[k] {
+                e.row.slots[k] = Value::str(&i.to_string());
+            }
+        }
+        assert_eq!(joined(JoinKind::Inner, &strings, None), joined(JoinKind::Inner, &rows, None));
+    }
+
+    #[test]
+    fn a_key_of_another_type_takes_the_nested_loop_and_its_error() {
+        // One right key is a string among integers: no hash path, and the
+        // comparison error fails the pane exactly as before.
+        let rows = vec![entry(0, 1, "a"), entry(1, 1, "x"), {
+            let mut e = entry(1, 0, "y");
+            e.row.slots[2] = Value::str("1");
+            e
+        }];
+        let err = joined(JoinKind::Inner, &rows, None).expect_err("a join error");
+        assert!(err.starts_with("run Join error: invalid operation"), "{err}");
     }
 
     #[test]
