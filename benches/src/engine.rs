@@ -1,8 +1,8 @@
 //! Runs one query in the engine, in this process, through the `oort`
 //! library as the server does: the SQL compiles against a catalog of the
-//! workload's streams, [`Runtime::install`] puts the rule on every worker
-//! (or [`Runtime::install_shared`] into a stream group, as the rule manager
-//! does for a stateless rule over a live source),
+//! workload's streams, and the rule manager's `install` puts the rule on
+//! every worker (into a stream group for a stateless rule over a live
+//! source),
 //! and the stream's source connector (file, MQTT) feeds it — or, for the
 //! `memory` feed, the harness hands the rule's [`SourceFeed`] batches of
 //! 1,024 raw JSON records itself (one owned copy of each payload, as every
@@ -348,9 +348,8 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     plan.rule_id = rule_id.clone();
     // As the rule manager installs it: a stateless rule over a live source
     // (Q1 fed from memory or MQTT) runs in a stream group.
-    let live = plan.sources.iter().all(|s| oort::connectors::is_live_source(&s.def.options.source_type));
-    let installed =
-        if live { runtime.install_shared(&rule_id, plan.clone())? } else { runtime.install(&rule_id, plan.clone())? };
+    let plan = Arc::new(plan);
+    let installed = oort::rule::manager::install(&runtime, &rule_id, plan.clone())?;
     let metrics = installed.metrics.clone();
 
     let arrivals: Option<Arrivals> = (latency_run && query == Query::Q1).then(|| Arc::new(Mutex::new(HashMap::new())));

@@ -169,6 +169,11 @@ impl SharedScan {
         self.behind = ids;
     }
 
+    /// Whether rule `id` is marked behind ([`Self::set_behind`]).
+    pub fn is_behind(&self, id: &str) -> bool {
+        self.behind.contains(id)
+    }
+
     fn remove_id(&mut self, id: &str) -> bool {
         let Some(at) = self.by_id.remove(id) else { return false };
         let Some(member) = self.members.get_mut(at).and_then(Option::take) else { return false };

@@ -266,12 +266,7 @@ impl RuleManager {
     fn start_with(&self, id: &str, plan: RulePlan) -> Result<(), ManagerError> {
         let def = self.rule(id).ok_or_else(|| ManagerError::NotFound { kind: "rule", name: id.to_string() })?;
         let plan = Arc::new(plan);
-        let live = plan.sources.iter().all(|s| connectors::is_live_source(&s.def.options.source_type));
-        let installed = if live {
-            self.runtime.install_shared(id, plan.clone())?
-        } else {
-            self.runtime.install(id, plan.clone())?
-        };
+        let installed = install(&self.runtime, id, plan.clone())?;
         let mut sinks = Vec::new();
         let mut tasks = Vec::new();
         let result = (|| -> Result<(), ManagerError> {
@@ -585,6 +580,21 @@ impl RuleManager {
         for id in ids {
             let _ = self.stop_rule(&id);
         }
+    }
+}
+
+/// Installs a rule on the runtime as the rule manager does: in a stream
+/// group when every source is live ([`connectors::is_live_source`]) and the
+/// runtime finds the plan fusable, else in a dataflow of its own.
+pub fn install(
+    runtime: &Runtime,
+    id: &str,
+    plan: Arc<RulePlan>,
+) -> Result<crate::runtime::InstalledRule, crate::runtime::RuntimeError> {
+    if plan.sources.iter().all(|s| connectors::is_live_source(&s.def.options.source_type)) {
+        runtime.install_shared(id, plan)
+    } else {
+        runtime.install(id, plan)
     }
 }
 

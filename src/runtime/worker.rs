@@ -342,16 +342,8 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
     let mut fed = false;
     if !backlogged {
         for (i, feed) in rule.feeds.iter_mut().enumerate() {
-            let Some(rx) = feed.as_mut() else { continue };
             for _ in 0..MAX_BATCHES_PER_ROUND {
-                let batch = match rx.try_recv() {
-                    Ok(b) => b,
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        *feed = None;
-                        break;
-                    }
-                };
+                let Some(batch) = take_batch(feed) else { break };
                 fed = true;
                 rule.metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
@@ -442,7 +434,9 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
     if g.members.is_empty() {
         return;
     }
-    let Some(rx) = g.feed.as_mut() else { return };
+    if g.feed.is_none() {
+        return;
+    }
     let behind: HashSet<String> = g
         .members
         .iter()
@@ -453,19 +447,11 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
     if g.backlogged {
         return;
     }
+    // Everything this round sends is processed by the next step, before the next round.
+    g.scan.borrow_mut().set_behind(behind);
     let mut taken = 0u64;
     for _ in 0..MAX_BATCHES_PER_ROUND {
-        let batch = match rx.try_recv() {
-            Ok(b) => b,
-            Err(mpsc::error::TryRecvError::Empty) => break,
-            Err(mpsc::error::TryRecvError::Disconnected) => {
-                g.feed = None;
-                break;
-            }
-        };
-        if taken == 0 {
-            g.scan.borrow_mut().set_behind(behind.clone());
-        }
+        let Some(batch) = take_batch(&mut g.feed) else { break };
         taken += batch.len() as u64;
         let mut items: Vec<Item> = batch.iter().map(|rec| g.decoder.decode(rec)).collect();
         g.input.send_batch(&mut items);
@@ -474,10 +460,11 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
         return;
     }
     let at = super::metrics::monotonic_us();
+    let scan = g.scan.borrow();
     for (id, m) in &g.members {
         m.metrics.records_in.fetch_add(taken, Ordering::Relaxed);
         m.metrics.batch_taken_us.store(at, Ordering::Relaxed);
-        if behind.contains(id) {
+        if scan.is_behind(id) {
             let msg = format!(
                 "{taken} records of the shared stream skipped: the rule's sinks are behind (more than bufferLength {} results queued)",
                 m.buffer_length
@@ -487,6 +474,19 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
     }
     let t = time::after_batch(*g.input.time(), now);
     g.input.advance_to(t);
+}
+
+/// The next batch waiting on a feed, if any; a feed whose senders are all
+/// gone is closed (set to `None`).
+fn take_batch(feed: &mut Option<mpsc::Receiver<Vec<SourceRecord>>>) -> Option<Vec<SourceRecord>> {
+    match feed.as_mut()?.try_recv() {
+        Ok(batch) => Some(batch),
+        Err(mpsc::error::TryRecvError::Empty) => None,
+        Err(mpsc::error::TryRecvError::Disconnected) => {
+            *feed = None;
+            None
+        }
+    }
 }
 
 /// min over the stream inputs other than `input` of the largest event time seen.
@@ -555,11 +555,17 @@ fn tick_of(plan: &RulePlan) -> Option<Tick> {
 }
 
 /// The closure a rule's emissions reach on this worker: it counts them and
-/// queues them for the rule's sink driver (errors only under `sendError`).
+/// queues them for the rule's sink driver (errors only under `sendError`),
+/// and drops them once the rule is marked stopped (`RuleWiring::stopped`).
 fn rule_sink(share: &WorkerShare, send_error: bool, clock: Arc<dyn Clock>) -> render::SinkFn {
     let sink_tx = share.sink.clone();
     let metrics = share.metrics.clone();
+    let stopped = share.stopped.clone();
     Box::new(move |_t, batch| {
+        if stopped.load(Ordering::Acquire) {
+            batch.clear();
+            return;
+        }
         // Clocks are read and counters updated once per batch, not per emission.
         let now = clock.now_ms();
         let (mut rows_out, mut sent_any) = (0u64, false);
@@ -745,7 +751,6 @@ fn handle_create_group(
     );
 }
 
-#[allow(clippy::too_many_arguments)]
 fn handle_join_group(
     worker: &mut Worker,
     ctx: &WorkerContext,
@@ -774,15 +779,7 @@ fn handle_join_group(
         g.decoder = SourceDecoder::new(&g.source, g.width, false);
         g.decoder.restrict_to(&g.used);
     }
-    let mut sink = rule_sink(&share, plan.options.send_error, ctx.clock.clone());
-    let stopped = share.stopped.clone();
-    let sink: render::SinkFn = Box::new(move |t, batch| {
-        if stopped.load(Ordering::Acquire) {
-            batch.clear();
-        } else {
-            sink(t, batch);
-        }
-    });
+    let sink = rule_sink(&share, plan.options.send_error, ctx.clock.clone());
     let buffer_length = plan.options.buffer_length.max(1) as i64;
     if let Err(e) = g.scan.borrow_mut().add(&id, generation, plan, sink) {
         share.metrics.exception(&e.to_string(), ctx.clock.now_ms());
