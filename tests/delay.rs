@@ -6,44 +6,28 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
-use oort::connectors::{ConnectorEnv, memory::MemoryBus};
-use oort::rule::manager::{RuleDef, RuleManager};
-use oort::runtime::clock::SystemClock;
-use oort::runtime::{Runtime, RuntimeConfig};
-use oort_operators::value::{Map, Value};
-use serde_json::json;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
+use common::*;
 
-fn rule(id: &str, sql: &str, topic: &str) -> RuleDef {
-    let action = json!({"memory": {"topic": topic, "sendSingle": true}});
-    RuleDef {
-        id: id.into(),
-        sql: sql.into(),
-        actions: vec![action.as_object().unwrap().clone()],
-        options: serde_json::Map::new(),
-    }
-}
+use oort_operators::value::{Map, Value};
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delayed_rows_keep_order_and_do_not_hold_up_other_rules() {
-    let clock = Arc::new(SystemClock);
-    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers: 1 }, clock.clone()).unwrap());
-    let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()));
-    let mgr = RuleManager::new(runtime, env, clock);
+    let (mgr, _runtime) = memory_manager(1);
     mgr.create_stream(r#"CREATE STREAM s (id BIGINT) WITH (DATASOURCE="delay/in", TYPE="memory")"#).unwrap();
 
-    assert!(mgr.create_rule(rule("neg", "SELECT delay(-5, id) FROM s", "x")).is_err());
-    assert!(mgr.create_rule(rule("str", r#"SELECT delay("5", id) FROM s"#, "x")).is_err());
-    assert!(mgr.create_rule(rule("one", "SELECT delay(5) FROM s", "x")).is_err());
+    assert!(mgr.create_rule(memory_rule("neg", "SELECT delay(-5, id) FROM s", "x")).is_err());
+    assert!(mgr.create_rule(memory_rule("str", r#"SELECT delay("5", id) FROM s"#, "x")).is_err());
+    assert!(mgr.create_rule(memory_rule("one", "SELECT delay(5) FROM s", "x")).is_err());
 
     let bus = &mgr.env().memory;
     let mut slow_out = bus.subscribe("delay/slow", 100);
     let mut fast_out = bus.subscribe("delay/fast", 100);
     // Row i is due 1500 - 100 i ms after it goes in: later rows are due
     // earlier, but must still come out after the rows before them.
-    mgr.create_rule(rule("slow", "SELECT id, delay(1500 - id * 100, id) AS d FROM s", "delay/slow")).unwrap();
-    mgr.create_rule(rule("fast", "SELECT id FROM s", "delay/fast")).unwrap();
+    mgr.create_rule(memory_rule("slow", "SELECT id, delay(1500 - id * 100, id) AS d FROM s", "delay/slow")).unwrap();
+    mgr.create_rule(memory_rule("fast", "SELECT id FROM s", "delay/fast")).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let n = 10;

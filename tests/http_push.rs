@@ -10,7 +10,7 @@ use common::*;
 
 use oort::connectors::ConnectorEnv;
 use oort::connectors::memory::{MemoryBus, MemoryMessage};
-use oort::rule::manager::{RuleDef, RuleManager};
+use oort::rule::manager::RuleManager;
 use oort::runtime::clock::SystemClock;
 use oort::runtime::{Runtime, RuntimeConfig};
 use oort_operators::value::Value;
@@ -28,16 +28,6 @@ fn manager(name: &str, yaml: &str) -> RuleManager {
     let runtime = Arc::new(Runtime::start(RuntimeConfig { workers: 1 }, clock.clone()).unwrap());
     let env = ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()).with_conf_dir(conf);
     RuleManager::new(runtime, Arc::new(env), clock)
-}
-
-fn rule(id: &str, sql: &str, topic: &str) -> RuleDef {
-    let action = json!({"memory": {"topic": topic, "sendSingle": true}});
-    RuleDef {
-        id: id.into(),
-        sql: sql.into(),
-        actions: vec![action.as_object().unwrap().clone()],
-        options: serde_json::Map::new(),
-    }
 }
 
 async fn values(rx: &mut mpsc::Receiver<MemoryMessage>, n: usize) -> Vec<i64> {
@@ -63,7 +53,7 @@ async fn clients_post_json_to_an_httppush_stream() {
     )
     .unwrap();
     let mut rx = mgr.env().memory.subscribe("pushed/out", 1024);
-    mgr.create_rule(rule("push", "SELECT v FROM pushed", "pushed/out")).unwrap();
+    mgr.create_rule(memory_rule("push", "SELECT v FROM pushed", "pushed/out")).unwrap();
 
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/api/data");
@@ -115,7 +105,7 @@ async fn an_httppull_stream_polls_a_server() {
     )
     .unwrap();
     let mut rx = mgr.env().memory.subscribe("pulled/out", 1024);
-    mgr.create_rule(rule("pull", "SELECT v FROM pulled", "pulled/out")).unwrap();
+    mgr.create_rule(memory_rule("pull", "SELECT v FROM pulled", "pulled/out")).unwrap();
     assert_eq!(values(&mut rx, 5).await, vec![0, 1, 2, 3, 4]);
     mgr.stop_rule("pull").unwrap();
 }

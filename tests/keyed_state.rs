@@ -8,27 +8,17 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
 mod common;
+use common::*;
 
 use oort::config::KeyedStateConfig;
 use oort::connectors::{ConnectorEnv, memory::MemoryBus};
 use oort::keyed_state::SqliteKeyedState;
-use oort::rule::manager::{RuleDef, RuleManager};
+use oort::rule::manager::RuleManager;
 use oort::runtime::clock::SystemClock;
 use oort::runtime::{Runtime, RuntimeConfig};
 use oort_operators::value::{Map, Value};
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn rule(id: &str, sql: &str, topic: &str) -> RuleDef {
-    let action = json!({"memory": {"topic": topic, "sendSingle": true}});
-    RuleDef {
-        id: id.into(),
-        sql: sql.into(),
-        actions: vec![action.as_object().unwrap().clone()],
-        options: serde_json::Map::new(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_reads_keyed_state_from_sqlite() {
@@ -47,8 +37,8 @@ async fn a_rule_reads_keyed_state_from_sqlite() {
     let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), data.clone()));
     let mgr = RuleManager::new(runtime, env, clock);
     mgr.create_stream(r#"CREATE STREAM s (id BIGINT) WITH (DATASOURCE="ks/in", TYPE="memory")"#).unwrap();
-    assert!(mgr.create_rule(rule("bad", r#"SELECT get_keyed_state("k", "int", 0) FROM s"#, "x")).is_err());
-    assert!(mgr.create_rule(rule("two", r#"SELECT get_keyed_state("k", "bigint") FROM s"#, "x")).is_err());
+    assert!(mgr.create_rule(memory_rule("bad", r#"SELECT get_keyed_state("k", "int", 0) FROM s"#, "x")).is_err());
+    assert!(mgr.create_rule(memory_rule("two", r#"SELECT get_keyed_state("k", "bigint") FROM s"#, "x")).is_err());
 
     let mut out = mgr.env().memory.subscribe("ks/out", 100);
     let sql = r#"SELECT id,
@@ -62,7 +52,7 @@ async fn a_rule_reads_keyed_state_from_sqlite() {
         cast(1700000000000, "datetime") AS t_want,
         get_keyed_state("missing", "bigint", 7) AS m
         FROM s"#;
-    mgr.create_rule(rule("ks", sql, "ks/out")).unwrap();
+    mgr.create_rule(memory_rule("ks", sql, "ks/out")).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     for id in [1, 2] {
         let mut m = Map::new();

@@ -21,17 +21,12 @@
 mod common;
 use common::*;
 
-use oort::connectors::ConnectorEnv;
-use oort::connectors::memory::MemoryBus;
 use oort::connectors::mqtt::broker;
-use oort::rule::manager::{RuleDef, RuleManager};
-use oort::runtime::clock::SystemClock;
-use oort::runtime::{Runtime, RuntimeConfig};
+use oort::rule::manager::RuleDef;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value as Json, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -47,14 +42,6 @@ fn embedded_broker() -> (String, u16) {
     let port = free_port();
     broker::start(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
     (format!("tcp://127.0.0.1:{port}"), port)
-}
-
-fn manager(conf_dir: PathBuf, server: &str) -> Arc<RuleManager> {
-    let clock = Arc::new(SystemClock);
-    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers: 2 }, clock.clone()).unwrap());
-    let env =
-        ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()).with_conf_dir(conf_dir).with_mqtt_server(server);
-    Arc::new(RuleManager::new(runtime, Arc::new(env), clock))
 }
 
 fn rule(id: &str, sql: &str, action: Json) -> RuleDef {
@@ -112,19 +99,6 @@ async fn publisher(port: u16) -> AsyncClient {
     client
 }
 
-/// Waits until every MQTT client of a rule reports `connected`.
-async fn wait_connected(mgr: &RuleManager, id: &str, clients: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let states = mgr.env().mqtt.rule_states(id);
-        if states.len() >= clients && states.values().all(|s| s == "connected") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "rule {id} not connected: {states:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn recv_n(rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>, n: usize) -> Vec<(String, Json)> {
     let mut out = Vec::new();
     while out.len() < n {
@@ -150,7 +124,7 @@ async fn rule_reads_and_writes_mqtt_through_the_embedded_broker() {
         format!("default:\n  server: tcp://127.0.0.1:1\n  qos: 0\nlocal:\n  server: {server}\n  qos: 1\n"),
     )
     .unwrap();
-    let mgr = manager(conf, "tcp://127.0.0.1:1");
+    let mgr = mqtt_manager(conf, "tcp://127.0.0.1:1");
     mgr.create_stream(
         r#"CREATE STREAM demo (deviceId STRING, temperature FLOAT, seq BIGINT) WITH (DATASOURCE="devices/+/data", FORMAT="JSON", CONF_KEY="local")"#,
     )
@@ -199,7 +173,7 @@ async fn rule_reads_and_writes_mqtt_through_the_embedded_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_stream_serves_two_rules_with_one_subscription() {
     let (server, port) = embedded_broker();
-    let mgr = manager(conf_dir("shared"), &server);
+    let mgr = mqtt_manager(conf_dir("shared"), &server);
     mgr.create_stream(r#"CREATE STREAM s (v BIGINT) WITH (DATASOURCE="shared/in", FORMAT="JSON", SHARED="true")"#)
         .unwrap();
     let mut outs = Vec::new();
@@ -318,7 +292,7 @@ fn wait_lines(child: std::process::Child) -> Vec<String> {
 async fn mosquitto_pub_through_rule_to_mosquitto_sub() {
     let (host, port) = mosquitto_addr();
     let server = format!("tcp://{host}:{port}");
-    let mgr = manager(conf_dir("interop"), &server);
+    let mgr = mqtt_manager(conf_dir("interop"), &server);
     let suffix = std::process::id();
     let (in_topic, out_topic) = (format!("oort-interop/{suffix}/in"), format!("oort-interop/{suffix}/out"));
     mgr.create_stream(&format!(
@@ -412,7 +386,7 @@ async fn rule_recovers_after_a_broker_restart_without_losing_qos1_messages() {
     let server = format!("tcp://127.0.0.1:{port}");
     let conf = conf_dir("restart");
     std::fs::write(conf.join("sources/mqtt.yaml"), format!("default:\n  server: {server}\n  qos: 1\n")).unwrap();
-    let mgr = manager(conf, &server);
+    let mgr = mqtt_manager(conf, &server);
     mgr.create_stream(r#"CREATE STREAM s (seq BIGINT) WITH (DATASOURCE="restart/in", FORMAT="JSON")"#).unwrap();
     let action = json!({"mqtt": {"topic": "restart/out", "qos": 1, "sendSingle": true}});
     mgr.create_rule(rule("r", "SELECT seq FROM s", action)).unwrap();
@@ -503,7 +477,7 @@ async fn mqtt_throughput() {
 
     // Rule Q1: publisher → broker → Oort (Q1) → broker → subscriber, QoS 0.
     let server = format!("tcp://127.0.0.1:{port}");
-    let mgr = manager(conf_dir("bench"), &server);
+    let mgr = mqtt_manager(conf_dir("bench"), &server);
     mgr.create_stream(
         r#"CREATE STREAM demo (deviceId STRING, temperature FLOAT, humidity BIGINT, ts BIGINT) WITH (DATASOURCE="devices/data", FORMAT="JSON")"#,
     )
@@ -577,7 +551,7 @@ async fn mosquitto_v5_pub_through_rule_to_v5_sub() {
         format!("default:\n  server: tcp://127.0.0.1:1\nv5:\n  server: {server}\n  qos: 1\n  protocolVersion: \"5\"\n"),
     )
     .unwrap();
-    let mgr = manager(conf, "tcp://127.0.0.1:1");
+    let mgr = mqtt_manager(conf, "tcp://127.0.0.1:1");
     let suffix = std::process::id();
     let (in_topic, out_topic) = (format!("oort-v5/{suffix}/in"), format!("oort-v5/{suffix}/out"));
     mgr.create_stream(&format!(
@@ -651,7 +625,7 @@ async fn mosquitto_over_tls_and_mutual_tls() {
         ),
     )
     .unwrap();
-    let mgr = manager(conf, "tcp://127.0.0.1:1");
+    let mgr = mqtt_manager(conf, "tcp://127.0.0.1:1");
     mgr.create_stream(r#"CREATE STREAM st (seq BIGINT) WITH (DATASOURCE="tls/in", FORMAT="JSON", CONF_KEY="mtls")"#)
         .unwrap();
     mgr.create_stream(r#"CREATE STREAM sn (seq BIGINT) WITH (DATASOURCE="tls/in", FORMAT="JSON", CONF_KEY="nocert")"#)

@@ -18,12 +18,8 @@
 mod common;
 use common::*;
 
-use oort::connectors::ConnectorEnv;
-use oort::connectors::memory::MemoryBus;
 use oort::connectors::mqtt::broker;
 use oort::rule::manager::{RuleDef, RuleManager};
-use oort::runtime::clock::SystemClock;
-use oort::runtime::{Runtime, RuntimeConfig};
 use rumqttc::v5::mqttbytes::QoS as QoS5;
 use rumqttc::v5::mqttbytes::v5::Packet as Packet5;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -41,31 +37,10 @@ fn conf_dir(name: &str) -> PathBuf {
     d
 }
 
-fn manager(conf_dir: PathBuf, server: &str) -> Arc<RuleManager> {
-    let clock = Arc::new(SystemClock);
-    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers: 2 }, clock.clone()).unwrap());
-    let env =
-        ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()).with_conf_dir(conf_dir).with_mqtt_server(server);
-    Arc::new(RuleManager::new(runtime, Arc::new(env), clock))
-}
-
 fn rule(id: &str, sql: &str, action: Json) -> RuleDef {
     let mut options = serde_json::Map::new();
     options.insert("sendError".into(), json!(false));
     RuleDef { id: id.into(), sql: sql.into(), actions: vec![action.as_object().unwrap().clone()], options }
-}
-
-/// Waits until the rule's MQTT clients (`clients` of them) are all `connected`.
-async fn wait_connected(mgr: &RuleManager, id: &str, clients: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let states = mgr.env().mqtt.rule_states(id);
-        if states.len() >= clients && states.values().all(|s| s == "connected") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "rule {id} not connected: {states:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Waits until the rule's source reports a lost connection; returns why.
@@ -142,7 +117,7 @@ async fn mqtt5_source_and_sink_through_the_embedded_v5_listener() {
         ),
     )
     .unwrap();
-    let mgr = manager(conf, "tcp://127.0.0.1:1");
+    let mgr = mqtt_manager(conf, "tcp://127.0.0.1:1");
     mgr.create_stream(r#"CREATE STREAM s5 (seq BIGINT) WITH (DATASOURCE="v5/in", FORMAT="JSON", CONF_KEY="five")"#)
         .unwrap();
 
@@ -315,7 +290,7 @@ async fn mqtt_over_tls_honours_the_profile_keys() {
     let mtls_port = tls_front(&server_cert, &server_key, Some(&pki.ca), port).await;
     let tls = format!("ssl://127.0.0.1:{tls_port}");
     let mtls = format!("ssl://127.0.0.1:{mtls_port}");
-    let mgr = manager(conf.clone(), &plain);
+    let mgr = mqtt_manager(conf.clone(), &plain);
 
     // rootCaPath of the broker's CA: connects, and messages flow.
     tls_rule(

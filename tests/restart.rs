@@ -10,54 +10,8 @@ use common::*;
 
 use oort::api::client::{Client, Reply};
 use serde_json::{Value as Json, json};
-use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    client: Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `oort serve` with no configuration file (cwd is the temp dir).
-async fn start(dir: &Path, log: &str) -> Server {
-    let port = free_port();
-    let data = dir.join("data");
-    let stdout = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(log)).expect("log file");
-    let stderr = stdout.try_clone().expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_oort"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "2", "--data-dir"])
-        .arg(&data)
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn oort serve");
-    let client = Client::new(&format!("http://127.0.0.1:{port}"), None).expect("client");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get("/ping").await
-            && r.status == 200
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "server did not answer /ping; log:\n{}", read_log(dir, log));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Server { child, client }
-}
-
-fn read_log(dir: &Path, log: &str) -> String {
-    std::fs::read_to_string(dir.join(log)).unwrap_or_default()
-}
 
 /// Polls the rule status until `records_in_total`/`records_out_total` reach the expected counts.
 async fn wait_status(c: &Client, id: &str, rin: u64, rout: u64) -> serde_json::Map<String, Json> {
@@ -97,7 +51,7 @@ async fn rule_survives_sigkill_and_produces_again() {
     }
     std::fs::write(&input, text).expect("input");
 
-    let server = start(&dir, "server1.log").await;
+    let server = start_server(&dir, "server1.log", 2).await;
     let c = &server.client;
     let sql = format!(
         r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="{}", TYPE="file", FORMAT="json")"#,
@@ -135,7 +89,7 @@ async fn rule_survives_sigkill_and_produces_again() {
     assert!(!st.success(), "killed process reports {st:?}");
     drop(server);
 
-    let server = start(&dir, "server2.log").await;
+    let server = start_server(&dir, "server2.log", 2).await;
     let c = &server.client;
     let r = expect(c.get("/rules").await.expect("rules"), 200);
     assert_eq!(r.json(), Some(json!([{"id": "hot", "status": "running"}])));
@@ -159,7 +113,7 @@ async fn rule_survives_sigkill_and_produces_again() {
     let log = read_log(&dir, "server2.log");
     assert!(log.contains("shutting down"), "{log}");
 
-    let server = start(&dir, "server3.log").await;
+    let server = start_server(&dir, "server3.log", 2).await;
     let c = &server.client;
     let r = expect(c.get("/rules/hot/status").await.expect("status"), 200);
     assert_eq!(r.json().map(|j| j["status"].clone()), Some(json!("stopped")));

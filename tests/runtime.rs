@@ -4,34 +4,12 @@
 //! topics and comes out of memory sinks, so no external service is needed.
 
 mod common;
+use common::*;
 
-use oort::connectors::{ConnectorEnv, memory::MemoryBus};
-use oort::rule::manager::{RuleDef, RuleManager};
-use oort::runtime::clock::SystemClock;
-use oort::runtime::{Runtime, RuntimeConfig};
 use oort_operators::value::{Map, Value};
 use serde_json::{Value as Json, json};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::mpsc;
-
-fn manager(workers: usize) -> (Arc<RuleManager>, Arc<Runtime>) {
-    let clock = Arc::new(SystemClock);
-    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers }, clock.clone()).expect("runtime"));
-    let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()));
-    (Arc::new(RuleManager::new(runtime.clone(), env, clock)), runtime)
-}
-
-fn rule(id: &str, sql: &str, topic: &str) -> RuleDef {
-    let action = json!({"memory": {"topic": topic, "sendSingle": true}});
-    RuleDef {
-        id: id.into(),
-        sql: sql.into(),
-        actions: vec![action.as_object().expect("object").clone()],
-        options: serde_json::Map::new(),
-    }
-}
 
 fn record(i: i64) -> Map {
     let mut m = Map::new();
@@ -40,21 +18,8 @@ fn record(i: i64) -> Map {
     m
 }
 
-async fn recv_ids(rx: &mut mpsc::Receiver<oort::connectors::memory::MemoryMessage>, n: usize) -> Vec<i64> {
-    let mut ids = Vec::new();
-    while ids.len() < n {
-        let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
-        let Ok(Some((_, m))) = msg else { break };
-        if let Some(Value::Int(i)) = m.get("id") {
-            ids.push(*i);
-        }
-    }
-    ids.sort();
-    ids
-}
-
 async fn drop_middle_rule_while_others_run(workers: usize) {
-    let (mgr, runtime) = manager(workers);
+    let (mgr, runtime) = memory_manager(workers);
     mgr.create_stream(
         r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="in", TYPE="memory", FORMAT="json")"#,
     )
@@ -63,7 +28,7 @@ async fn drop_middle_rule_while_others_run(workers: usize) {
     let mut outs = Vec::new();
     for r in 1..=3 {
         outs.push(bus.subscribe(&format!("out{r}"), 100_000));
-        mgr.create_rule(rule(
+        mgr.create_rule(memory_rule(
             &format!("r{r}"),
             "SELECT id, temperature FROM sensors WHERE temperature > 0",
             &format!("out{r}"),
@@ -100,7 +65,7 @@ async fn drop_middle_rule_four_workers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_records_are_counted_and_good_ones_still_flow() {
-    let (mgr, runtime) = manager(2);
+    let (mgr, runtime) = memory_manager(2);
     mgr.create_stream(
         r#"CREATE STREAM strict (id BIGINT, temperature FLOAT) WITH (DATASOURCE="raw", TYPE="file", FORMAT="json", STRICT_VALIDATION="true")"#,
     )
@@ -128,7 +93,7 @@ async fn bad_records_are_counted_and_good_ones_still_flow() {
     .expect("stream");
     let bus = &mgr.env().memory;
     let mut out = bus.subscribe("good", 100);
-    let mut def = rule("strict_rule", "SELECT id, temperature FROM strict", "good");
+    let mut def = memory_rule("strict_rule", "SELECT id, temperature FROM strict", "good");
     def.options.insert("sendError".into(), json!(false));
     mgr.create_rule(def).expect("rule");
     assert_eq!(recv_ids(&mut out, 3).await, vec![1, 4, 5]);
@@ -155,14 +120,14 @@ async fn bad_records_are_counted_and_good_ones_still_flow() {
 /// window's end to pass (the idle one is woken when the rule becomes active).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tumbling_window_closes_across_workers() {
-    let (mgr, runtime) = manager(2);
+    let (mgr, runtime) = memory_manager(2);
     mgr.create_stream(
         r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="win_in", TYPE="memory")"#,
     )
     .expect("stream");
     let bus = &mgr.env().memory;
     let mut out = bus.subscribe("win_out", 100);
-    mgr.create_rule(rule(
+    mgr.create_rule(memory_rule(
         "win",
         "SELECT count(*) AS c, max(id) AS id FROM sensors GROUP BY TUMBLINGWINDOW(ms, 200)",
         "win_out",
@@ -191,15 +156,15 @@ async fn tumbling_window_closes_across_workers() {
 /// stopped; the other rules keep producing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_rule_stops_alone() {
-    let (mgr, runtime) = manager(2);
+    let (mgr, runtime) = memory_manager(2);
     mgr.create_stream(
         r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="f_in", TYPE="memory")"#,
     )
     .expect("stream");
     let bus = &mgr.env().memory;
     let mut ok_out = bus.subscribe("f_ok", 1000);
-    mgr.create_rule(rule("bad", "SELECT id FROM sensors", "f_bad")).expect("rule");
-    mgr.create_rule(rule("good", "SELECT id FROM sensors", "f_ok")).expect("rule");
+    mgr.create_rule(memory_rule("bad", "SELECT id FROM sensors", "f_bad")).expect("rule");
+    mgr.create_rule(memory_rule("good", "SELECT id FROM sensors", "f_ok")).expect("rule");
     // What the worker does when an operator of `bad` panics (see operators::query::contain_panic).
     mgr.metrics("bad").expect("metrics").fail("panic in rule operator: boom");
     let status = mgr.status("bad").expect("status");
@@ -217,14 +182,14 @@ async fn a_failed_rule_stops_alone() {
 /// reads again every record arrives, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_sink_slows_the_rule_and_loses_nothing() {
-    let (mgr, runtime) = manager(1);
+    let (mgr, runtime) = memory_manager(1);
     mgr.create_stream(
         r#"CREATE STREAM sensors (id BIGINT, temperature FLOAT) WITH (DATASOURCE="bp_in", TYPE="memory")"#,
     )
     .expect("stream");
     let bus = &mgr.env().memory;
     let mut out = bus.subscribe("bp_out", 1);
-    let mut def = rule("bp", "SELECT id FROM sensors", "bp_out");
+    let mut def = memory_rule("bp", "SELECT id FROM sensors", "bp_out");
     def.options.insert("bufferLength".into(), json!(4));
     // The sink's own queue is small too, so the backlog reaches the rule.
     if let Some(Json::Object(props)) = def.actions[0].get_mut("memory") {

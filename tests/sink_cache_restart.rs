@@ -11,46 +11,11 @@ use common::*;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use oort::api::client::Client;
 use serde_json::{Value as Json, json};
 use std::path::Path;
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    client: Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(dir: &Path, log: &str) -> Server {
-    let port = free_port();
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(log)).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_oort"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "1", "--data-dir"])
-        .arg(dir.join("data"))
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let client = Client::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(client.get("/ping").await, Ok(r) if r.status == 200) {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Server { child, client }
-}
 
 #[derive(Default)]
 struct Target {
@@ -84,7 +49,7 @@ async fn cached_rows_are_resent_in_order_after_a_kill_and_restart() {
     let app = axum::Router::new().route("/in", axum::routing::post(receive)).with_state(target.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let server = start(&dir, "server1.log").await;
+    let server = start_server(&dir, "server1.log", 1).await;
     let c = &server.client;
     let sql = r#"CREATE STREAM s (seq BIGINT) WITH (DATASOURCE="in.jsonl", TYPE="file", FORMAT="json")"#;
     assert_eq!(c.post("/streams", &json!({ "sql": sql })).await.unwrap().status, 201);
@@ -118,7 +83,7 @@ async fn cached_rows_are_resent_in_order_after_a_kill_and_restart() {
     assert!(target.received.lock().unwrap().is_empty());
 
     target.up.store(true, Ordering::SeqCst);
-    let server = start(&dir, "server2.log").await;
+    let server = start_server(&dir, "server2.log", 1).await;
     // The cached rows first, in order; then the new run's (the file source reads its file again).
     let deadline = Instant::now() + Duration::from_secs(30);
     while target.received.lock().unwrap().len() < 2 * n {

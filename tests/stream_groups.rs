@@ -4,33 +4,12 @@
 //! with strict validation, where a bad field fails only the rules reading it.
 
 mod common;
+use common::*;
 
-use oort::connectors::{ConnectorEnv, memory::MemoryBus};
-use oort::rule::manager::{RuleDef, RuleManager};
-use oort::runtime::clock::SystemClock;
-use oort::runtime::{Runtime, RuntimeConfig};
 use oort_operators::value::{Map, Value};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-fn manager(workers: usize) -> Arc<RuleManager> {
-    let clock = Arc::new(SystemClock);
-    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers }, clock.clone()).expect("runtime"));
-    let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()));
-    Arc::new(RuleManager::new(runtime, env, clock))
-}
-
-fn rule(id: &str, sql: &str, topic: &str) -> RuleDef {
-    let action = json!({"memory": {"topic": topic, "sendSingle": true}});
-    RuleDef {
-        id: id.into(),
-        sql: sql.into(),
-        actions: vec![action.as_object().expect("object").clone()],
-        options: serde_json::Map::new(),
-    }
-}
 
 /// Record `i`: device `d<i mod 10>`, temperature `i mod 100`.
 fn record(i: i64) -> Map {
@@ -43,27 +22,13 @@ fn record(i: i64) -> Map {
 
 type Out = mpsc::Receiver<oort::connectors::memory::MemoryMessage>;
 
-/// The ids of the next `n` rows on `rx`, sorted (fewer if they stop coming).
-async fn recv_ids(rx: &mut Out, n: usize) -> Vec<i64> {
-    let mut ids = Vec::new();
-    while ids.len() < n {
-        let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
-        let Ok(Some((_, m))) = msg else { break };
-        if let Some(Value::Int(i)) = m.get("id") {
-            ids.push(*i);
-        }
-    }
-    ids.sort();
-    ids
-}
-
 /// Nothing more arrives on `rx` for a while.
 async fn quiet(rx: &mut Out) -> bool {
     tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.is_err()
 }
 
 async fn rules_in_a_group_each_get_exactly_their_rows(workers: usize) {
-    let mgr = manager(workers);
+    let (mgr, _runtime) = memory_manager(workers);
     mgr.create_stream(
         r#"CREATE STREAM demo (id BIGINT, deviceId STRING, temperature FLOAT) WITH (DATASOURCE="in", TYPE="memory", FORMAT="json")"#,
     )
@@ -75,10 +40,10 @@ async fn rules_in_a_group_each_get_exactly_their_rows(workers: usize) {
     for r in 0..30i64 {
         outs.push(bus.subscribe(&format!("out{r}"), 10_000));
         let sql = format!("SELECT id FROM demo WHERE deviceId = \"d{}\" AND temperature > {r}", r % 10);
-        mgr.create_rule(rule(&format!("r{r}"), &sql, &format!("out{r}"))).expect("rule");
+        mgr.create_rule(memory_rule(&format!("r{r}"), &sql, &format!("out{r}"))).expect("rule");
     }
     let mut hot = bus.subscribe("hot", 10_000);
-    mgr.create_rule(rule("hot", "SELECT id FROM demo WHERE temperature >= 95", "hot")).expect("rule");
+    mgr.create_rule(memory_rule("hot", "SELECT id FROM demo WHERE temperature >= 95", "hot")).expect("rule");
     tokio::time::sleep(Duration::from_millis(100)).await;
     bus.publish("in", (0..1000).map(record).collect()).await;
     let want = |r: i64, range: std::ops::Range<i64>| -> Vec<i64> {
@@ -98,7 +63,7 @@ async fn rules_in_a_group_each_get_exactly_their_rows(workers: usize) {
         mgr.delete_rule(&format!("r{r}")).expect("delete");
     }
     let mut late = bus.subscribe("late", 10_000);
-    mgr.create_rule(rule("late", "SELECT id FROM demo WHERE deviceId = \"d3\"", "late")).expect("rule");
+    mgr.create_rule(memory_rule("late", "SELECT id FROM demo WHERE deviceId = \"d3\"", "late")).expect("rule");
     tokio::time::sleep(Duration::from_millis(100)).await;
     bus.publish("in", (1000..2000).map(record).collect()).await;
     for (r, out) in outs.iter_mut().enumerate().skip(15) {
@@ -118,7 +83,7 @@ async fn rules_in_a_group_each_get_exactly_their_rows(workers: usize) {
         mgr.delete_rule(&id).expect("delete");
     }
     let mut again = bus.subscribe("again", 10_000);
-    mgr.create_rule(rule("again", "SELECT id FROM demo WHERE deviceId = \"d1\"", "again")).expect("rule");
+    mgr.create_rule(memory_rule("again", "SELECT id FROM demo WHERE deviceId = \"d1\"", "again")).expect("rule");
     tokio::time::sleep(Duration::from_millis(100)).await;
     bus.publish("in", (0..100).map(record).collect()).await;
     let expected: Vec<i64> = (0..100).filter(|i| i % 10 == 1).collect();
@@ -138,7 +103,7 @@ async fn rules_in_a_group_each_get_exactly_their_rows_on_two_workers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_strict_validation_a_bad_field_fails_only_the_rules_that_read_it() {
-    let mgr = manager(1);
+    let (mgr, _runtime) = memory_manager(1);
     mgr.create_stream(
         r#"CREATE STREAM demo (id BIGINT, deviceId STRING, temperature FLOAT) WITH (DATASOURCE="in", TYPE="memory", FORMAT="json", STRICT_VALIDATION="true")"#,
     )
@@ -146,8 +111,8 @@ async fn under_strict_validation_a_bad_field_fails_only_the_rules_that_read_it()
     let bus = &mgr.env().memory;
     let mut reads_temperature = bus.subscribe("t", 100);
     let mut reads_device = bus.subscribe("d", 100);
-    mgr.create_rule(rule("t", "SELECT id, temperature FROM demo", "t")).expect("rule");
-    mgr.create_rule(rule("d", "SELECT id, deviceId FROM demo", "d")).expect("rule");
+    mgr.create_rule(memory_rule("t", "SELECT id, temperature FROM demo", "t")).expect("rule");
+    mgr.create_rule(memory_rule("d", "SELECT id, deviceId FROM demo", "d")).expect("rule");
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut bad = record(1);
     bad.insert("temperature".into(), Value::str("hot"));
