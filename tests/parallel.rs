@@ -34,7 +34,7 @@ fn manager(workers: usize) -> (Arc<RuleManager>, Arc<Runtime>) {
 
 fn record(device: u64, v: i64, ts: u64) -> SourceRecord {
     let body = json!({"deviceId": format!("d{device}"), "v": v, "ts": ts}).to_string();
-    SourceRecord { payload: Payload::Bytes(Arc::from(body.into_bytes().into_boxed_slice())), meta: None, ts }
+    SourceRecord { payload: Payload::Bytes(body.into_bytes().into()), meta: None, ts }
 }
 
 /// The i-th record of stream `s`: 23 keys, integer values, 7 ms apart.

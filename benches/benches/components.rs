@@ -34,7 +34,9 @@ fn plan(query: Query, event_time: bool) -> RulePlan {
 
 fn records() -> Vec<SourceRecord> {
     let data = workload::generate(Workload::new(), EVENTS as u64);
-    workload::lines(&data).map(|l| SourceRecord { payload: Payload::Bytes(Arc::from(l)), meta: None, ts: 0 }).collect()
+    workload::lines(&data)
+        .map(|l| SourceRecord { payload: Payload::Bytes(bytes::Bytes::copy_from_slice(l)), meta: None, ts: 0 })
+        .collect()
 }
 
 fn decoder(plan: &RulePlan) -> SourceDecoder {
@@ -100,7 +102,9 @@ fn window(c: &mut Criterion) {
     let q2 = Arc::new(plan(Query::Q2, true));
     let d = decoder(&q2);
     let items: Vec<Item> = workload::lines(&data)
-        .map(|l| d.decode(&SourceRecord { payload: Payload::Bytes(Arc::from(l)), meta: None, ts: 0 }))
+        .map(|l| {
+            d.decode(&SourceRecord { payload: Payload::Bytes(bytes::Bytes::copy_from_slice(l)), meta: None, ts: 0 })
+        })
         .collect();
     let last_ms = workload::T0_MS + n + 60_000;
     let mut g = c.benchmark_group("window");

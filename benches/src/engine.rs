@@ -2,11 +2,11 @@
 //! library as the server does: the SQL compiles against a catalog of the
 //! workload's streams, and the rule manager's `install` puts the rule on
 //! every worker (into a stream group for a stateless rule over a live
-//! source),
-//! and the stream's source connector (file, MQTT) feeds it — or, for the
-//! `memory` feed, the harness hands the rule's [`SourceFeed`] batches of
-//! 1,024 raw JSON records itself (one owned copy of each payload, as every
-//! source makes).
+//! source), and the stream's source connector (file, MQTT) feeds it — or,
+//! for the `memory` feed, the harness hands the rule's [`SourceFeed`]
+//! batches of 1,024 raw JSON records itself: one owned copy of each batch,
+//! whose records are slices of it, as rumqttc's messages are slices of its
+//! read buffer.
 //!
 //! The harness is the rule's sink: a thread takes the rule's emissions (the
 //! queue a server's sink driver reads), writes each row in the canonical
@@ -29,6 +29,7 @@ use crate::queries::{Feed, Query, StreamSource, stream_ddl};
 use crate::sys::Meter;
 use crate::workload::{T0_MS, lines};
 use anyhow::{Context, anyhow};
+use bytes::Bytes;
 use hdrhistogram::Histogram;
 use oort::connectors::{ConnectorEnv, SourceContext, memory::MemoryBus, spawn_source};
 use oort::runtime::clock::{Clock, SystemClock};
@@ -208,8 +209,30 @@ fn spawn_sink(
     })
 }
 
-fn record(line: &[u8], now_ms: u64) -> SourceRecord {
-    SourceRecord { payload: Payload::Bytes(Arc::from(line)), meta: None, ts: now_ms }
+fn record(payload: Bytes, now_ms: u64) -> SourceRecord {
+    SourceRecord { payload: Payload::Bytes(payload), meta: None, ts: now_ms }
+}
+
+/// The next `n` lines as records whose payloads share one buffer: one copy
+/// per batch, as a source that reads a block (or rumqttc, whose messages are
+/// slices of its read buffer) makes.
+fn next_batch<'a>(lines: &mut impl Iterator<Item = &'a [u8]>, n: usize, now_ms: u64) -> Vec<SourceRecord> {
+    let lines: Vec<&[u8]> = lines.take(n).collect();
+    let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len()).sum());
+    let mut ends = Vec::with_capacity(lines.len());
+    for l in &lines {
+        buf.extend_from_slice(l);
+        ends.push(buf.len());
+    }
+    let buf = Bytes::from(buf);
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let r = record(buf.slice(start..end), now_ms);
+            start = end;
+            r
+        })
+        .collect()
 }
 
 /// The closing record of an event-time stream: far past every window.
@@ -228,7 +251,7 @@ fn feed_throughput(feeds: &[SourceFeed], input: &Input, query: Query, clock: &dy
     let (mut fed_left, mut fed_right) = (0u64, 0u64);
     loop {
         let now = clock.now_ms();
-        let batch: Vec<SourceRecord> = left.by_ref().take(BATCH).map(|l| record(l, now)).collect();
+        let batch = next_batch(&mut left, BATCH, now);
         if batch.is_empty() {
             break;
         }
@@ -237,7 +260,7 @@ fn feed_throughput(feeds: &[SourceFeed], input: &Input, query: Query, clock: &dy
         if two {
             // demo2's event j is stamped T0 + 10·j: keep it level with demo's event time.
             let want = fed_left.div_ceil(10).saturating_sub(fed_right) as usize;
-            let side: Vec<SourceRecord> = right.by_ref().take(want).map(|l| record(l, now)).collect();
+            let side = next_batch(&mut right, want, now);
             fed_right += side.len() as u64;
             if !side.is_empty() {
                 feeds[1].blocking_send(side).map_err(|e| anyhow!("feed: {e}"))?;
@@ -246,9 +269,12 @@ fn feed_throughput(feeds: &[SourceFeed], input: &Input, query: Query, clock: &dy
     }
     if two {
         let now = clock.now_ms();
-        let rest: Vec<SourceRecord> = right.map(|l| record(l, now)).collect();
-        for chunk in rest.chunks(BATCH) {
-            feeds[1].blocking_send(chunk.to_vec()).map_err(|e| anyhow!("feed: {e}"))?;
+        loop {
+            let batch = next_batch(&mut right, BATCH, now);
+            if batch.is_empty() {
+                break;
+            }
+            feeds[1].blocking_send(batch).map_err(|e| anyhow!("feed: {e}"))?;
         }
     }
     Ok(())
@@ -288,7 +314,8 @@ fn feed_paced(
             closes.push(at);
             *end += hop;
         }
-        feed.blocking_send(vec![record(line, clock.now_ms())]).map_err(|e| anyhow!("feed: {e}"))?;
+        feed.blocking_send(vec![record(Bytes::copy_from_slice(line), clock.now_ms())])
+            .map_err(|e| anyhow!("feed: {e}"))?;
     }
     Ok(())
 }
@@ -440,7 +467,7 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     if query.event_time() && complete {
         let now = clock.now_ms();
         for f in feeds.iter().take(query.streams().len()) {
-            f.blocking_send(vec![record(&closer(input.events), now)]).map_err(|e| anyhow!("feed: {e}"))?;
+            f.blocking_send(vec![record(Bytes::from(closer(input.events)), now)]).map_err(|e| anyhow!("feed: {e}"))?;
         }
         complete = wait_for(|| metrics.records_in.load(Ordering::Relaxed), total + query.streams().len() as u64);
     }

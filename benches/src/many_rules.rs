@@ -127,7 +127,11 @@ pub fn run_q5(workers: usize, rules: usize, rate: u64, seconds: u64, data: &[u8]
         let batch: Vec<SourceRecord> = input
             .by_ref()
             .take(per_tick)
-            .map(|l| SourceRecord { payload: Payload::Bytes(Arc::from(l)), meta: None, ts: clock.now_ms() })
+            .map(|l| SourceRecord {
+                payload: Payload::Bytes(bytes::Bytes::copy_from_slice(l)),
+                meta: None,
+                ts: clock.now_ms(),
+            })
             .collect();
         if batch.is_empty() {
             break;

@@ -17,8 +17,9 @@ use std::sync::Arc;
 /// A payload as a connector delivers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Payload {
-    /// Raw bytes in the stream's FORMAT.
-    Bytes(Arc<[u8]>),
+    /// Raw bytes in the stream's FORMAT: a refcounted slice, so a
+    /// connector can hand out records that share one read buffer.
+    Bytes(bytes::Bytes),
     /// An already decoded object (memory topics, test vectors, plugins).
     Object(Arc<Map>),
 }
@@ -120,7 +121,7 @@ impl SourceDecoder {
             (Payload::Bytes(b), Format::Json) => self.json.decode(b)?,
             (Payload::Bytes(b), Format::Binary) => {
                 let mut obj = Map::new();
-                obj.insert("self".into(), Value::Bytes(b.clone()));
+                obj.insert("self".into(), Value::Bytes(Arc::from(&b[..])));
                 self.json.place(&obj)
             }
             (Payload::Bytes(b), Format::Delimited) => {
@@ -249,7 +250,7 @@ mod tests {
     }
 
     fn rec(json: &str) -> SourceRecord {
-        SourceRecord { payload: Payload::Bytes(Arc::from(json.as_bytes())), meta: None, ts: 7 }
+        SourceRecord { payload: Payload::Bytes(bytes::Bytes::copy_from_slice(json.as_bytes())), meta: None, ts: 7 }
     }
 
     #[test]

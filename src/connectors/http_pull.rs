@@ -53,7 +53,7 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
     meta.insert("url".into(), Value::from(url.as_str()));
     let meta = Arc::new(meta);
     Ok(tokio::spawn(async move {
-        let mut last: Option<Vec<u8>> = None;
+        let mut last: Option<bytes::Bytes> = None;
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
@@ -62,7 +62,7 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
                 req = req.header(k.as_str(), v.as_str());
             }
             let body = match req.send().await {
-                Ok(r) if r.status().is_success() => r.bytes().await.map(|b| b.to_vec()).map_err(|e| e.to_string()),
+                Ok(r) if r.status().is_success() => r.bytes().await.map_err(|e| e.to_string()),
                 Ok(r) => Err(format!("status {}", r.status())),
                 Err(e) => Err(e.to_string()),
             };

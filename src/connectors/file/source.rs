@@ -55,7 +55,7 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
                         continue;
                     }
                     batch.push(SourceRecord {
-                        payload: Payload::Bytes(Arc::from(line.into_bytes())),
+                        payload: Payload::Bytes(line.into_bytes().into()),
                         meta: Some(meta.clone()),
                         ts: ctx.clock.now_ms(),
                     });

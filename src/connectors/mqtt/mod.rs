@@ -288,7 +288,7 @@ pub enum MqttEvent {
         /// Its QoS.
         qos: QoS,
         /// Its payload.
-        payload: Arc<[u8]>,
+        payload: bytes::Bytes,
     },
     /// The broker acknowledged a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) publish.
     Acked,
@@ -318,7 +318,7 @@ impl MqttEventLoop {
                 Event::Incoming(Packet::ConnAck(_)) => MqttEvent::ConnAck,
                 Event::Incoming(Packet::SubAck(_)) => MqttEvent::SubAck,
                 Event::Incoming(Packet::Publish(p)) => {
-                    MqttEvent::Publish { topic: p.topic, qos: p.qos, payload: Arc::from(&p.payload[..]) }
+                    MqttEvent::Publish { topic: p.topic, qos: p.qos, payload: p.payload }
                 }
                 Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_)) => MqttEvent::Acked,
                 Event::Outgoing(Outgoing::Publish(_)) => MqttEvent::PublishSent,
@@ -335,7 +335,7 @@ impl MqttEventLoop {
                         rumqttc::v5::mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
                         rumqttc::v5::mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
                     },
-                    payload: Arc::from(&p.payload[..]),
+                    payload: p.payload,
                 },
                 rumqttc::v5::Event::Incoming(Packet5::PubAck(_) | Packet5::PubComp(_)) => MqttEvent::Acked,
                 rumqttc::v5::Event::Outgoing(Outgoing::Publish(_)) => MqttEvent::PublishSent,

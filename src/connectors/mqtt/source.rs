@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 const BATCH: usize = 1024;
 
 /// A message as read from the broker.
-type Message = (String, QoS, Arc<[u8]>);
+type Message = (String, QoS, bytes::Bytes);
 
 /// Where a client reports lost connections.
 type Report = Arc<dyn Fn(&str) + Send + Sync>;
