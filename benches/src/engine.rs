@@ -162,7 +162,7 @@ fn temperature_key(v: &Value) -> i64 {
 }
 
 fn spawn_sink(
-    mut emissions: tokio::sync::mpsc::UnboundedReceiver<Emission>,
+    mut emissions: tokio::sync::mpsc::UnboundedReceiver<Vec<Emission>>,
     metrics: Arc<oort::runtime::metrics::RuleMetrics>,
     progress: Arc<Progress>,
     arrivals: Option<Arrivals>,
@@ -175,34 +175,41 @@ fn spawn_sink(
         let mut emission_times = Vec::new();
         // OORT_BENCH_SHOW_ROWS=n prints the first n output rows (canonical form) to stderr.
         let mut show: u64 = std::env::var("OORT_BENCH_SHOW_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-        while let Some(e) = emissions.blocking_recv() {
-            metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
+        while let Some(batch) = emissions.blocking_recv() {
+            metrics.pending_out.fetch_sub(batch.len() as i64, Ordering::Relaxed);
             let now = Instant::now();
-            let Emission::Rows(rows) = e else { continue };
-            if rows.is_empty() {
-                continue;
-            }
-            for row in &rows {
-                checksum.add_values(&mut w, row.iter().map(|(k, v)| (&**k, v)));
-                if show > 0 {
-                    show -= 1;
-                    eprintln!("{}", String::from_utf8_lossy(w.last()));
+            let mut batch_rows = 0;
+            for e in batch {
+                let Emission::Rows(rows) = e else { continue };
+                if rows.is_empty() {
+                    continue;
                 }
-                if let Some(arr) = &arrivals {
-                    let device = row.iter().find(|(k, _)| &**k == "deviceId").and_then(|(_, v)| v.as_str());
-                    let temp = row.iter().find(|(k, _)| &**k == "temperature").map(|(_, v)| temperature_key(v));
-                    if let (Some(d), Some(t)) = (device, temp)
-                        && let Ok(mut map) = arr.lock()
-                        && let Some(at) = map.get_mut(&(d.to_string(), t)).and_then(|q| q.pop_front())
-                    {
-                        let _ = latency.record((now.duration_since(at).as_micros() as u64).max(1));
+                batch_rows += rows.len() as u64;
+                for row in &rows {
+                    checksum.add_values(&mut w, row.iter().map(|(k, v)| (&**k, v)));
+                    if show > 0 {
+                        show -= 1;
+                        eprintln!("{}", String::from_utf8_lossy(w.last()));
+                    }
+                    if let Some(arr) = &arrivals {
+                        let device = row.iter().find(|(k, _)| &**k == "deviceId").and_then(|(_, v)| v.as_str());
+                        let temp = row.iter().find(|(k, _)| &**k == "temperature").map(|(_, v)| temperature_key(v));
+                        if let (Some(d), Some(t)) = (device, temp)
+                            && let Ok(mut map) = arr.lock()
+                            && let Some(at) = map.get_mut(&(d.to_string(), t)).and_then(|q| q.pop_front())
+                        {
+                            let _ = latency.record((now.duration_since(at).as_micros() as u64).max(1));
+                        }
                     }
                 }
+                if keep_times {
+                    emission_times.push(now);
+                }
             }
-            if keep_times {
-                emission_times.push(now);
+            if batch_rows == 0 {
+                continue;
             }
-            progress.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            progress.rows.fetch_add(batch_rows, Ordering::Relaxed);
             progress.last_out_ns.store(now.duration_since(progress.start).as_nanos() as u64, Ordering::Relaxed);
         }
         Ok(SinkOutcome { checksum, latency, emission_times })

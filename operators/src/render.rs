@@ -131,13 +131,11 @@ where
             input.for_each_time(|cap, data| {
                 let mut session = output.session(&cap);
                 for batch in data {
-                    for item in batch.drain(..) {
-                        query.process(&item, &mut out);
+                    for item in batch.iter() {
+                        query.process(item, &mut out);
                         session.give_iterator(out.drain(..));
-                        if let Item::Row(row) = item {
-                            crate::value::recycle_slots(row.slots);
-                        }
                     }
+                    crate::source::recycle_batch(batch);
                 }
             });
         }

@@ -47,6 +47,7 @@ pub fn render(items: ItemStream<'_>, scan: Rc<RefCell<SharedScan>>) -> ProbeHand
                     let mut scan = scan.borrow_mut();
                     for batch in data {
                         scan.process(*cap.time(), batch);
+                        crate::source::recycle_batch(batch);
                     }
                 });
             }

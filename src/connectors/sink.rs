@@ -281,7 +281,7 @@ pub struct SinkDriver {
 impl SinkDriver {
     /// Runs until every worker has dropped the rule, then lets every sink
     /// deliver what it holds and closes it.
-    pub async fn run(self, mut emissions: mpsc::UnboundedReceiver<Emission>) {
+    pub async fn run(self, mut emissions: mpsc::UnboundedReceiver<Vec<Emission>>) {
         let mut lanes = Vec::new();
         for (sink, props) in self.sinks {
             let (tx, rx) = mpsc::channel::<Arc<Emission>>(props.buffer_length);
@@ -295,35 +295,31 @@ impl SinkDriver {
         let mut open = true;
         while open || !held.is_empty() {
             let due = held.front().map(|(at, _)| *at);
-            let e = tokio::select! {
-                e = emissions.recv(), if open => match e {
-                    Some(e) => {
-                        self.metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
-                        let at = match &e {
-                            Emission::Delayed { delay_ms, .. } => Instant::now() + Duration::from_millis(*delay_ms),
-                            _ => Instant::now(),
-                        };
-                        last_release = last_release.max(at);
-                        if held.is_empty() && last_release <= Instant::now() {
-                            e
-                        } else {
-                            held.push_back((last_release, e));
-                            continue;
+            tokio::select! {
+                batch = emissions.recv(), if open => match batch {
+                    Some(batch) => {
+                        self.metrics.pending_out.fetch_sub(batch.len() as i64, Ordering::Relaxed);
+                        for e in batch {
+                            let now = Instant::now();
+                            let at = match &e {
+                                Emission::Delayed { delay_ms, .. } => now + Duration::from_millis(*delay_ms),
+                                _ => now,
+                            };
+                            last_release = last_release.max(at);
+                            if held.is_empty() && last_release <= now {
+                                deliver(&lanes, e).await;
+                            } else {
+                                held.push_back((last_release, e));
+                            }
                         }
                     }
-                    None => {
-                        open = false;
-                        continue;
+                    None => open = false,
+                },
+                _ = sleep_until_opt(due) => {
+                    if let Some((_, e)) = held.pop_front() {
+                        deliver(&lanes, e).await;
                     }
-                },
-                _ = sleep_until_opt(due) => match held.pop_front() {
-                    Some((_, e)) => e,
-                    None => continue,
-                },
-            };
-            let e = Arc::new(e);
-            for (tx, _) in &lanes {
-                let _ = tx.send(e.clone()).await;
+                }
             }
         }
         for (tx, task) in lanes {
@@ -332,6 +328,14 @@ impl SinkDriver {
                 self.metrics.exception(&format!("sink stopped: {e}"), self.clock.now_ms());
             }
         }
+    }
+}
+
+/// Hands one emission to every sink lane, waiting while a lane is full.
+async fn deliver(lanes: &[(mpsc::Sender<Arc<Emission>>, tokio::task::JoinHandle<()>)], e: Emission) {
+    let e = Arc::new(e);
+    for (tx, _) in lanes {
+        let _ = tx.send(e.clone()).await;
     }
 }
 
@@ -692,7 +696,7 @@ mod tests {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         for e in emissions {
-            tx.send(e).unwrap();
+            tx.send(vec![e]).unwrap();
         }
         drop(tx);
         driver.run(rx).await;
@@ -780,7 +784,7 @@ mod tests {
             };
             let (tx, rx) = mpsc::unbounded_channel();
             for e in emissions {
-                tx.send(e).unwrap();
+                tx.send(vec![e]).unwrap();
             }
             async move {
                 // The rule runs a while before it stops.

@@ -190,8 +190,9 @@ pub struct InstalledRule {
     pub feeds: Vec<SourceFeed>,
     /// Set when the rule runs in a stream group.
     pub group: Option<GroupMembership>,
-    /// The rule's emissions; closes when every worker has dropped the rule.
-    pub emissions: mpsc::UnboundedReceiver<Emission>,
+    /// The rule's emissions, in batches (one per worker output batch);
+    /// closes when every worker has dropped the rule.
+    pub emissions: mpsc::UnboundedReceiver<Vec<Emission>>,
     /// Counters.
     pub metrics: Arc<RuleMetrics>,
     /// Installation generation (for `uninstall`).
@@ -437,7 +438,7 @@ struct BuiltWiring {
     wiring: RuleWiring,
     /// One feed per plan source; `None` where this process does not read it.
     feeds: Vec<Option<SourceFeed>>,
-    emissions: mpsc::UnboundedReceiver<Emission>,
+    emissions: mpsc::UnboundedReceiver<Vec<Emission>>,
     metrics: Arc<RuleMetrics>,
 }
 

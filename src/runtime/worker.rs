@@ -43,8 +43,8 @@ const BACKLOG_RECHECK_MS: u64 = 2;
 pub struct RuleWiring {
     /// `feeds[worker][source]`.
     pub feeds: Vec<Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>>,
-    /// Where emissions go.
-    pub sink: mpsc::UnboundedSender<Emission>,
+    /// Where emissions go: one message per output batch of a worker.
+    pub sink: mpsc::UnboundedSender<Vec<Emission>>,
     /// The rule's counters.
     pub metrics: Arc<RuleMetrics>,
     /// Largest event time seen per source (shared by the workers of this process).
@@ -121,7 +121,7 @@ impl Wiring {
 
 struct WorkerShare {
     feeds: Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>,
-    sink: mpsc::UnboundedSender<Emission>,
+    sink: mpsc::UnboundedSender<Vec<Emission>>,
     metrics: Arc<RuleMetrics>,
     max_event_ts: Arc<Vec<AtomicU64>>,
     active_until: Arc<AtomicU64>,
@@ -349,7 +349,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
                 let Some(input) = rule.inputs[i].as_mut() else { continue };
-                let mut items = Vec::with_capacity(batch.len());
+                let mut items = oort_operators::source::item_batch(batch.len());
                 if rule.event_time {
                     // The watermark moves with this batch's own event times; the
                     // other inputs' maxima are read once per batch and the shared
@@ -453,7 +453,8 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
     for _ in 0..MAX_BATCHES_PER_ROUND {
         let Some(batch) = take_batch(&mut g.feed) else { break };
         taken += batch.len() as u64;
-        let mut items: Vec<Item> = batch.iter().map(|rec| g.decoder.decode(rec)).collect();
+        let mut items = oort_operators::source::item_batch(batch.len());
+        items.extend(batch.iter().map(|rec| g.decoder.decode(rec)));
         g.input.send_batch(&mut items);
     }
     if taken == 0 {
@@ -566,9 +567,11 @@ fn rule_sink(share: &WorkerShare, send_error: bool, clock: Arc<dyn Clock>) -> re
             batch.clear();
             return;
         }
-        // Clocks are read and counters updated once per batch, not per emission.
+        // Clocks are read, counters updated and the sink queue sent to once
+        // per batch, not per emission.
         let now = clock.now_ms();
-        let (mut rows_out, mut sent_any) = (0u64, false);
+        let mut rows_out = 0u64;
+        let mut out = Vec::with_capacity(batch.len());
         for e in batch.drain(..) {
             match &e {
                 Emission::Rows(rows) | Emission::Delayed { rows, .. } => rows_out += rows.len() as u64,
@@ -582,17 +585,18 @@ fn rule_sink(share: &WorkerShare, send_error: bool, clock: Arc<dyn Clock>) -> re
                     }
                 }
             }
-            sent_any = true;
-            // Counted before the send: the sink driver may take it at once.
-            metrics.pending_out.fetch_add(1, Ordering::Relaxed);
-            if sink_tx.send(e).is_err() {
-                metrics.pending_out.fetch_sub(1, Ordering::Relaxed);
-            }
+            out.push(e);
         }
         if rows_out > 0 {
             metrics.records_out.fetch_add(rows_out, Ordering::Relaxed);
         }
-        if sent_any {
+        let sent = out.len() as i64;
+        if sent > 0 {
+            // Counted before the send: the sink driver may take them at once.
+            metrics.pending_out.fetch_add(sent, Ordering::Relaxed);
+            if sink_tx.send(out).is_err() {
+                metrics.pending_out.fetch_sub(sent, Ordering::Relaxed);
+            }
             metrics.last_invocation.store(now, Ordering::Relaxed);
             let taken = metrics.batch_taken_us.load(Ordering::Relaxed);
             let latency = super::metrics::monotonic_us().saturating_sub(taken);
