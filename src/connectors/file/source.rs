@@ -146,7 +146,7 @@ fn is_blank(line: &[u8]) -> bool {
     match line.iter().find(|b| !b.is_ascii_whitespace()) {
         None => true,
         // The usual case: a line starting with a printable ASCII character.
-        Some(b) if b.is_ascii() => false,
+        Some(b) if b.is_ascii_graphic() => false,
         Some(_) => std::str::from_utf8(line).is_ok_and(|s| s.trim().is_empty()),
     }
 }
