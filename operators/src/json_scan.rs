@@ -51,9 +51,12 @@ pub(crate) fn scan(bytes: &[u8], dec: &RowDecoder, state: &mut ScanState, slots:
                 return None;
             }
             i += 1;
+            // Whether the key's match took its colon too.
+            let colon_seen;
             let slot = match state.keys.get(field) {
                 Some(known) if known.matches(bytes.get(i..)?) => {
                     i += known.len;
+                    colon_seen = known.colon;
                     known.slot
                 }
                 _ => {
@@ -68,15 +71,15 @@ pub(crate) fn scan(bytes: &[u8], dec: &RowDecoder, state: &mut ScanState, slots:
                     if slot.is_none() && !key.is_ascii() {
                         std::str::from_utf8(key).ok()?;
                     }
-                    learn(&mut state.keys, field, key, slot);
                     i = end + 1;
+                    colon_seen = bytes.get(i) == Some(&b':');
+                    learn(&mut state.keys, field, key, colon_seen, slot);
+                    i += usize::from(colon_seen);
                     slot
                 }
             };
             field += 1;
-            if bytes.get(i) == Some(&b':') {
-                i += 1;
-            } else {
+            if !colon_seen {
                 i = ws(bytes, i);
                 if bytes.get(i) != Some(&b':') {
                     return None;
@@ -87,7 +90,11 @@ pub(crate) fn scan(bytes: &[u8], dec: &RowDecoder, state: &mut ScanState, slots:
             match slot {
                 Some(s) => {
                     let (value, end) = read_scalar(bytes, i, &mut state.strings)?;
-                    *slots.get_mut(s)? = value;
+                    let old = std::mem::replace(slots.get_mut(s)?, value);
+                    if old.is_null() {
+                        // Nothing to free (most slots are null before): no call to drop.
+                        std::mem::forget(old);
+                    }
                     i = end;
                 }
                 None => i = skip_value(bytes, i)?,
@@ -108,7 +115,7 @@ pub(crate) fn scan(bytes: &[u8], dec: &RowDecoder, state: &mut ScanState, slots:
 
 // ---------------------------------------------------------------- keys
 
-/// Keys of at most this many bytes (closing quote included) are learned.
+/// Keys of at most this many bytes (closing quote and colon included) are learned.
 const LEARNED_KEY_MAX: usize = 32;
 /// At most this many fields of a record are learned.
 const LEARNED_FIELDS_MAX: usize = 64;
@@ -116,8 +123,10 @@ const LEARNED_FIELDS_MAX: usize = 64;
 /// A key seen at one position of a record, with the slot it names.
 #[derive(Debug, Clone)]
 struct LearnedKey {
-    /// The key's bytes and its closing quote, zero-padded.
+    /// The key's bytes, its closing quote and, when it came right after
+    /// (`colon`), the colon; zero-padded.
     text: [u8; LEARNED_KEY_MAX],
+    colon: bool,
     /// Bytes of `text` in use.
     len: usize,
     /// The first 16 bytes of `text`, and the mask of those in use.
@@ -128,7 +137,7 @@ struct LearnedKey {
 
 impl LearnedKey {
     /// Whether `rest` (the bytes after an opening quote) starts with this
-    /// key and its closing quote: then it is that key, escapes excluded.
+    /// key and its closing quote (and colon): then it is that key, escapes excluded.
     #[inline(always)]
     fn matches(&self, rest: &[u8]) -> bool {
         if self.len <= 16
@@ -140,9 +149,10 @@ impl LearnedKey {
     }
 }
 
-/// Records that field `field` of the records is `key`, naming `slot`.
-fn learn(keys: &mut Vec<LearnedKey>, field: usize, key: &[u8], slot: Option<usize>) {
-    let len = key.len() + 1;
+/// Records that field `field` of the records is `key`, naming `slot`, and
+/// whether its colon came right after it.
+fn learn(keys: &mut Vec<LearnedKey>, field: usize, key: &[u8], colon: bool, slot: Option<usize>) {
+    let len = key.len() + 1 + usize::from(colon);
     if len > LEARNED_KEY_MAX || field > keys.len() || field >= LEARNED_FIELDS_MAX {
         keys.truncate(field);
         return;
@@ -150,10 +160,13 @@ fn learn(keys: &mut Vec<LearnedKey>, field: usize, key: &[u8], slot: Option<usiz
     let mut text = [0u8; LEARNED_KEY_MAX];
     text[..key.len()].copy_from_slice(key);
     text[key.len()] = b'"';
+    if colon {
+        text[key.len() + 1] = b':';
+    }
     let mut head = [0u8; 16];
     head.copy_from_slice(&text[..16]);
     let mask = if len >= 16 { u128::MAX } else { (1u128 << (8 * len)) - 1 };
-    let learned = LearnedKey { text, len, word: u128::from_le_bytes(head), mask, slot };
+    let learned = LearnedKey { text, colon, len, word: u128::from_le_bytes(head), mask, slot };
     match keys.get_mut(field) {
         Some(k) => *k = learned,
         None => keys.push(learned),
@@ -165,15 +178,30 @@ fn learn(keys: &mut Vec<LearnedKey>, field: usize, key: &[u8], slot: Option<usiz
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// Eight bytes of `bytes` from `at`, when there are eight.
+/// Eight bytes of `bytes` from `at`; those past the end read as zero (the
+/// last eight bytes, shifted). `None` at the end, or when the input is
+/// shorter than eight bytes.
 #[inline(always)]
 fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
-    bytes.get(at..)?.first_chunk::<8>().map(|w| u64::from_le_bytes(*w))
+    if let Some(w) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        return Some(u64::from_le_bytes(*w));
+    }
+    let tail = bytes.last_chunk::<8>()?;
+    let missing = (at + 8).checked_sub(bytes.len()).filter(|&m| m < 8)?;
+    Some(u64::from_le_bytes(*tail) >> (8 * missing))
 }
 
 /// Steps over JSON whitespace.
 #[inline(always)]
-fn ws(bytes: &[u8], mut i: usize) -> usize {
+fn ws(bytes: &[u8], i: usize) -> usize {
+    match bytes.get(i) {
+        Some(&b) if b > b' ' => i,
+        _ => ws_run(bytes, i),
+    }
+}
+
+#[cold]
+fn ws_run(bytes: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(i) {
         i += 1;
     }
@@ -206,7 +234,9 @@ fn string_stop(bytes: &[u8], mut i: usize) -> Option<usize> {
     while let Some(w) = word_at(bytes, i) {
         let stops = string_stops(w);
         if stops != 0 {
-            return Some(i + stops.trailing_zeros() as usize / 8);
+            // Zero bytes past the end stop too: not a stop of the input.
+            let at = i + stops.trailing_zeros() as usize / 8;
+            return (at < bytes.len()).then_some(at);
         }
         i += 8;
     }
@@ -548,10 +578,15 @@ impl StringCache {
         let h = short_hash(bytes);
         let set = h & self.table.len().wrapping_sub(1) & !1;
         if let Some([a, b]) = self.table.get(set..set + 2) {
-            for s in [a, b].into_iter().flatten() {
-                if crate::value::short_eq(s.as_bytes(), bytes) {
-                    return Some(Value::String(s.clone()));
-                }
+            if let Some(s) = a
+                && crate::value::short_eq(s.as_bytes(), bytes)
+            {
+                return Some(Value::String(s.clone()));
+            }
+            if let Some(s) = b
+                && crate::value::short_eq(s.as_bytes(), bytes)
+            {
+                return Some(Value::String(s.clone()));
             }
         }
         let s: Arc<str> = Arc::from(std::str::from_utf8(bytes).ok()?);
@@ -588,17 +623,21 @@ impl StringCache {
     }
 }
 
-/// A hash of a short byte string from its length and first and last eight bytes.
+/// A hash of a short byte string from its length and its first and last
+/// eight (four, one) bytes.
 #[inline(always)]
 fn short_hash(bytes: &[u8]) -> usize {
     let n = bytes.len();
     let (first, last) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
         (Some(f), Some(l)) => (u64::from_le_bytes(*f), u64::from_le_bytes(*l)),
-        _ => {
-            let mut w = [0u8; 8];
-            w[..n].copy_from_slice(bytes);
-            (u64::from_le_bytes(w), 0)
-        }
+        _ => match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+            (Some(f), Some(l)) => (u64::from(u32::from_le_bytes(*f)), u64::from(u32::from_le_bytes(*l))),
+            _ => match bytes {
+                [] => (0, 0),
+                [a, .., b] => (u64::from(*a) | u64::from(bytes[n / 2]) << 8, u64::from(*b)),
+                [a] => (u64::from(*a), 0),
+            },
+        },
     };
     let x = (first ^ last.rotate_left(29) ^ (n as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (x >> 40) as usize
@@ -632,6 +671,12 @@ mod tests {
         assert_eq!(eight_digits(u64::from_le_bytes(*b"12345678")), 12_345_678);
         assert_eq!(string_stop(b"abcdefghij\"", 0), Some(10));
         assert_eq!(string_stop(b"abc", 0), None);
+        // Near the end, the last word is read shifted: zero bytes are no stop.
+        assert_eq!(string_stop(b"abcdefghij", 0), None);
+        assert_eq!(string_stop(b"abcdefghi\"", 0), Some(9));
+        assert_eq!(string_stop(b"abcdefghij", 10), None);
+        assert_eq!(digit_run(b"x1700000001234", 1), 14);
+        assert_eq!(digits_value(b"x1700000001234", 1, 0), (1_700_000_001_234, 14));
     }
 
     #[test]
@@ -672,8 +717,9 @@ mod tests {
     #[test]
     fn learned_keys_match_whole_keys_only() {
         let mut keys = Vec::new();
-        learn(&mut keys, 0, b"deviceId", Some(3));
-        learn(&mut keys, 1, b"a-key-of-twenty-two-by", None);
+        learn(&mut keys, 0, b"deviceId", false, Some(3));
+        learn(&mut keys, 1, b"a-key-of-twenty-two-by", true, None);
+        learn(&mut keys, 2, b"ts", true, None);
         let k = &keys[0];
         assert!(k.matches(b"deviceId\":\"d1\",\"temperature\":1}"));
         assert!(k.matches(b"deviceId\""));
@@ -681,11 +727,14 @@ mod tests {
         assert!(!k.matches(b"deviceI\":\"d1\",\"temperature\":1}"));
         assert!(!k.matches(b"deviceId"));
         assert!(keys[1].matches(b"a-key-of-twenty-two-by\":1}"));
+        assert!(!keys[1].matches(b"a-key-of-twenty-two-by\" :1}"));
         assert!(!keys[1].matches(b"a-key-of-twenty-two-bx\":1}"));
+        assert!(keys[2].matches(b"ts\":1}"));
+        assert!(!keys[2].matches(b"ts\" : 1}"));
         // A field past the learned ones is not learned; a long key stops learning.
-        learn(&mut keys, 5, b"x", None);
-        assert_eq!(keys.len(), 2);
-        learn(&mut keys, 1, &[b'k'; 40], None);
+        learn(&mut keys, 5, b"x", false, None);
+        assert_eq!(keys.len(), 3);
+        learn(&mut keys, 1, &[b'k'; 40], false, None);
         assert_eq!(keys.len(), 1);
     }
 
