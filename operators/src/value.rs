@@ -546,7 +546,8 @@ fn null_slots(width: usize) -> Vec<Value> {
         spare.1 -= slots.capacity();
         Some(slots)
     });
-    let mut slots = spare.unwrap_or_default();
+    // A fresh vector is allocated at its final size (no growth path).
+    let mut slots = spare.unwrap_or_else(|| Vec::with_capacity(width));
     // Built in place: `resize` would clone a `Null` into every slot.
     slots.extend(std::iter::repeat_with(|| Value::Null).take(width));
     slots
