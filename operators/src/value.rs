@@ -611,7 +611,7 @@ impl RowDecoder {
     /// Decodes one JSON object into a fresh slot vector.
     ///
     /// An object whose read fields hold scalars (the shape of IoT payloads)
-    /// is scanned directly into the slots by [`crate::json_scan`]; anything
+    /// is scanned directly into the slots by the scanner of `json_scan`; anything
     /// else, and every malformed input, goes through serde_json, so values
     /// and error messages are serde_json's in every case.
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
