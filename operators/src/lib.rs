@@ -5,6 +5,7 @@
 pub mod eval;
 pub mod functions;
 pub mod join;
+mod json_scan;
 pub mod keyed;
 pub mod plan_exprs;
 pub mod plan_walk;

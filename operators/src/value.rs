@@ -7,12 +7,14 @@
 //! several windows, or a string passed from input to output unchanged, is not
 //! copied again.
 //!
-//! JSON enters through [`decode_value`] / [`RowDecoder`] which walk the bytes
-//! with serde_json's streaming deserializer straight into `Value`s (no
-//! `serde_json::Value` in between); rows leave through [`write_json`].
+//! JSON enters through [`decode_value`] / [`RowDecoder`]: records go
+//! through the scanner of `json_scan` when their read fields hold scalars,
+//! else through serde_json's streaming deserializer straight into `Value`s
+//! (no `serde_json::Value` in between); rows leave through [`write_json`].
 //! The derived serde impls are the *exchange* encoding between timely workers
 //! (bincode), not JSON.
 
+use crate::json_scan::{self, ScanState};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -544,7 +546,8 @@ fn null_slots(width: usize) -> Vec<Value> {
         spare.1 -= slots.capacity();
         Some(slots)
     });
-    let mut slots = spare.unwrap_or_default();
+    // A fresh vector is allocated at its final size (no growth path).
+    let mut slots = spare.unwrap_or_else(|| Vec::with_capacity(width));
     // Built in place: `resize` would clone a `Null` into every slot.
     slots.extend(std::iter::repeat_with(|| Value::Null).take(width));
     slots
@@ -561,67 +564,9 @@ pub struct RowDecoder {
     buckets: Option<[u8; KEY_BUCKETS]>,
     width: usize,
     rest_slot: Option<usize>,
-    /// Short string values seen before (device ids, states…), shared instead
-    /// of allocated again for every record.
-    strings: std::cell::RefCell<StringCache>,
-}
-
-/// A bounded set of short strings, so that the values a stream repeats are
-/// allocated once: at most [`StringCache::CAPACITY`] strings of at most
-/// [`StringCache::MAX_LEN`] bytes; others are allocated as usual.
-#[derive(Debug, Clone, Default)]
-struct StringCache {
-    map: std::collections::HashMap<Box<[u8]>, Arc<str>, std::hash::BuildHasherDefault<ShortHasher>>,
-}
-
-impl StringCache {
-    const CAPACITY: usize = 4096;
-    const MAX_LEN: usize = 48;
-
-    /// The string of `bytes`; `None` when they are not UTF-8 (a cached
-    /// string needs no second check).
-    fn value(&mut self, bytes: &[u8]) -> Option<Value> {
-        if bytes.len() > Self::MAX_LEN {
-            return std::str::from_utf8(bytes).ok().map(Value::str);
-        }
-        if let Some(a) = self.map.get(bytes) {
-            return Some(Value::String(a.clone()));
-        }
-        let s = std::str::from_utf8(bytes).ok()?;
-        let a: Arc<str> = Arc::from(s);
-        if self.map.len() < Self::CAPACITY {
-            self.map.insert(Box::from(bytes), a.clone());
-        }
-        Some(Value::String(a))
-    }
-}
-
-/// FNV-1a with a final mix, for short byte strings.
-#[derive(Default)]
-struct ShortHasher(u64);
-
-impl std::hash::Hasher for ShortHasher {
-    fn finish(&self) -> u64 {
-        let z = self.0;
-        (z ^ (z >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (z >> 32)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // FNV-1a over words of 8 bytes (the last one zero-padded), not bytes.
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x0100_0000_01b3);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            h = (h ^ u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
+    /// What the scanner of [`crate::json_scan`] learned from earlier
+    /// records (key order, repeated strings).
+    scan: std::cell::RefCell<ScanState>,
 }
 
 impl RowDecoder {
@@ -632,7 +577,7 @@ impl RowDecoder {
             names.iter().enumerate().map(|(i, n)| (n.clone().into_boxed_str(), offset + i)).collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
         let buckets = key_buckets(&names);
-        Self { names, buckets, width, rest_slot, strings: Default::default() }
+        Self { names, buckets, width, rest_slot, scan: Default::default() }
     }
 
     /// Stops decoding the fields whose slot `keep` rejects (they stay null):
@@ -642,6 +587,7 @@ impl RowDecoder {
         if self.rest_slot.is_none() {
             self.names.retain(|(_, slot)| keep(*slot));
             self.buckets = key_buckets(&self.names);
+            self.scan.get_mut().forget_keys();
         }
     }
 
@@ -649,7 +595,8 @@ impl RowDecoder {
         self.slot_of_bytes(key.as_bytes())
     }
 
-    fn slot_of_bytes(&self, key: &[u8]) -> Option<usize> {
+    /// The slot of a field name, if the decoder reads it.
+    pub(crate) fn slot_of_bytes(&self, key: &[u8]) -> Option<usize> {
         if let Some(buckets) = &self.buckets {
             let i = usize::from(buckets[key_bucket(key)]).checked_sub(1)?;
             let (name, slot) = &self.names[i];
@@ -663,15 +610,16 @@ impl RowDecoder {
 
     /// Decodes one JSON object into a fresh slot vector.
     ///
-    /// A flat object (scalar values, no escapes; the shape of IoT payloads) is
-    /// scanned directly into the slots by [`FlatScanner`]; anything else, and
-    /// every malformed input, goes through serde_json, so values and error
-    /// messages are serde_json's in every case.
+    /// An object whose read fields hold scalars (the shape of IoT payloads)
+    /// is scanned directly into the slots by the scanner of `json_scan`; anything
+    /// else, and every malformed input, goes through serde_json, so values
+    /// and error messages are serde_json's in every case.
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
         let mut slots = null_slots(self.width);
-        if self.rest_slot.is_none() {
-            let mut strings = self.strings.borrow_mut();
-            if (FlatScanner { bytes, at: 0, strings: &mut strings }).scan(self, &mut slots).is_some() {
+        if self.rest_slot.is_none()
+            && let Ok(mut state) = self.scan.try_borrow_mut()
+        {
+            if json_scan::scan(bytes, self, &mut state, &mut slots).is_some() {
                 return Ok(slots);
             }
             slots.iter_mut().for_each(|s| *s = Value::Null);
@@ -733,7 +681,8 @@ fn key_buckets(names: &[(Box<str>, usize)]) -> Option<[u8; KEY_BUCKETS]> {
 
 /// Byte equality of short slices without a call to `memcmp`: two overlapping
 /// word loads per side.
-fn short_eq(a: &[u8], b: &[u8]) -> bool {
+#[inline]
+pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -754,278 +703,6 @@ fn short_eq(a: &[u8], b: &[u8]) -> bool {
         8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
         _ => a == b,
     }
-}
-
-/// Whether one of the 8 bytes of `w` is `"`, `\\` or a control character:
-/// the lowest byte flagged in the result (little-endian) is the first such byte.
-fn string_stops(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let quote = zero(w ^ (ONES * u64::from(b'"')));
-    let backslash = zero(w ^ (ONES * u64::from(b'\\')));
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    quote | backslash | control
-}
-
-/// A scanner for flat JSON objects (`{"k":scalar,...}`): keys and strings
-/// without escapes, numbers, `true`/`false`/`null`. It places the fields a rule
-/// reads into their slots and skips the others without allocating. It gives
-/// up (`None`) on anything else — nested values, escapes, unusual numbers,
-/// malformed input — and the caller then decodes with serde_json, so every
-/// value it produces is the one serde_json would produce.
-struct FlatScanner<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    strings: &'a mut StringCache,
-}
-
-impl<'a> FlatScanner<'a> {
-    fn scan(mut self, dec: &RowDecoder, slots: &mut [Value]) -> Option<()> {
-        self.ws();
-        self.eat(b'{')?;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-        } else {
-            loop {
-                self.eat(b'"')?;
-                let key = self.raw_string_body()?;
-                // A key that names a slot is valid UTF-8 (the names are); others are checked.
-                let slot = dec.slot_of_bytes(key);
-                if slot.is_none() && !key.is_ascii() {
-                    std::str::from_utf8(key).ok()?;
-                }
-                self.ws();
-                self.eat(b':')?;
-                self.ws();
-                let value = self.scalar(slot.is_some())?;
-                if let Some(s) = slot {
-                    *slots.get_mut(s)? = value;
-                }
-                self.ws();
-                match self.next()? {
-                    b',' => self.ws(),
-                    b'}' => break,
-                    _ => return None,
-                }
-            }
-        }
-        self.ws();
-        (self.at == self.bytes.len()).then_some(())
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let b = self.peek()?;
-        self.at += 1;
-        Some(b)
-    }
-
-    fn eat(&mut self, want: u8) -> Option<()> {
-        (self.next()? == want).then_some(())
-    }
-
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.at += 1;
-        }
-    }
-
-    /// The bytes of a string after its opening quote (`None` on an escape or a
-    /// control character); the caller checks UTF-8.
-    fn raw_string_body(&mut self) -> Option<&'a [u8]> {
-        let bytes = self.bytes;
-        let start = self.at;
-        let mut i = start;
-        // Eight bytes at a time while they last, then byte by byte.
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let stops = string_stops(u64::from_le_bytes(w));
-            if stops != 0 {
-                i += stops.trailing_zeros() as usize / 8;
-                break;
-            }
-            i += 8;
-        }
-        while let Some(&b) = bytes.get(i) {
-            if b == b'"' || b == b'\\' || b < 0x20 {
-                break;
-            }
-            i += 1;
-        }
-        if *bytes.get(i)? != b'"' {
-            return None;
-        }
-        self.at = i + 1;
-        Some(&bytes[start..i])
-    }
-
-    fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
-        let end = self.at + word.len();
-        (self.bytes.get(self.at..end)? == word).then(|| {
-            self.at = end;
-            value
-        })
-    }
-
-    /// One scalar value; built only when `keep` (a skipped string is not copied).
-    fn scalar(&mut self, keep: bool) -> Option<Value> {
-        match self.peek()? {
-            b'"' => {
-                self.at += 1;
-                let raw = self.raw_string_body()?;
-                if !keep {
-                    // serde_json skips an ignored string without checking its UTF-8.
-                    return Some(Value::Null);
-                }
-                self.strings.value(raw)
-            }
-            b't' => self.literal(b"true", Value::Bool(true)),
-            b'f' => self.literal(b"false", Value::Bool(false)),
-            b'n' => self.literal(b"null", Value::Null),
-            b'-' | b'0'..=b'9' if keep => self.number(),
-            b'-' | b'0'..=b'9' => self.skip_number(),
-            _ => None,
-        }
-    }
-
-    /// Steps over a number of a skipped field, checking only its grammar
-    /// (as serde_json does when it ignores a value): its value is not computed.
-    fn skip_number(&mut self) -> Option<Value> {
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        let int_start = self.at;
-        let int_digits = self.digits();
-        if int_digits == 0 || (int_digits > 1 && self.bytes[int_start] == b'0') {
-            return None;
-        }
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            if self.digits() == 0 {
-                return None;
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.at += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.at += 1;
-            }
-            if self.digits() == 0 {
-                return None;
-            }
-        }
-        Some(Value::Null)
-    }
-
-    /// A JSON number as serde_json reads it: integers (18 digits at most, not
-    /// `-0`) are `Int`; numbers with a fraction or an exponent are the correctly
-    /// rounded `Float` (what serde_json's `float_roundtrip` gives).
-    fn number(&mut self) -> Option<Value> {
-        let bytes = self.bytes;
-        let start = self.at;
-        let negative = bytes.get(start) == Some(&b'-');
-        let int_start = start + usize::from(negative);
-        // One pass: the digits accumulate into the mantissa as they are checked
-        // (it wraps only past 19 digits, where it is not used).
-        let mut i = int_start;
-        let mut mantissa: u64 = 0;
-        while let Some(&d) = bytes.get(i) {
-            if !d.is_ascii_digit() {
-                break;
-            }
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-            i += 1;
-        }
-        let int_digits = i - int_start;
-        if int_digits == 0 || (int_digits > 1 && bytes[int_start] == b'0') {
-            return None;
-        }
-        if bytes.get(i) == Some(&b'.') {
-            i += 1;
-            let frac_start = i;
-            while let Some(&d) = bytes.get(i) {
-                if !d.is_ascii_digit() {
-                    break;
-                }
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-                i += 1;
-            }
-            let fraction_digits = i - frac_start;
-            if fraction_digits == 0 {
-                return None;
-            }
-            if !matches!(bytes.get(i), Some(b'e' | b'E')) {
-                self.at = i;
-                if let Some(f) = exact_decimal(mantissa, int_digits + fraction_digits, fraction_digits) {
-                    return Some(Value::Float(if negative { -f } else { f }));
-                }
-                return self.parse_float(start);
-            }
-        }
-        if let Some(b'e' | b'E') = bytes.get(i) {
-            i += 1;
-            if let Some(b'+' | b'-') = bytes.get(i) {
-                i += 1;
-            }
-            let exp_start = i;
-            while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == exp_start {
-                return None;
-            }
-            self.at = i;
-            return self.parse_float(start);
-        }
-        self.at = i;
-        if int_digits > 18 {
-            return None;
-        }
-        let magnitude = mantissa as i64;
-        if negative {
-            // serde_json reads `-0` as the float -0.0: leave it to serde_json.
-            return (magnitude != 0).then_some(Value::Int(-magnitude));
-        }
-        Some(Value::Int(magnitude))
-    }
-
-    /// The float `bytes[start..self.at]`, correctly rounded by the standard library.
-    fn parse_float(&self, start: usize) -> Option<Value> {
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
-        let f: f64 = text.parse().ok()?;
-        f.is_finite().then_some(Value::Float(f))
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.at;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.at += 1;
-        }
-        self.at - start
-    }
-}
-
-/// The decimal `mantissa / 10^fraction_digits` (`significant` digits in
-/// all, no sign, no exponent) as a float when it is exact to compute: at most
-/// 15 significant digits and 22 fraction digits, so both the integer mantissa
-/// and the power of ten are exact doubles and one IEEE division gives the
-/// correctly rounded result (Clinger's fast path; the same value `str::parse`
-/// and serde_json give).
-fn exact_decimal(mantissa: u64, significant: usize, fraction_digits: usize) -> Option<f64> {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-        1e20, 1e21, 1e22,
-    ];
-    if significant > 15 || fraction_digits > 22 {
-        return None;
-    }
-    Some(mantissa as f64 / POW10[fraction_digits])
 }
 
 struct RowVisitor<'a> {
@@ -1195,6 +872,182 @@ mod tests {
         ];
         for input in inputs {
             assert_scanner_agrees(&d, input);
+        }
+    }
+
+    /// Numbers through the scanner's fast paths and fallbacks: every one
+    /// must decode as serde_json decodes it, floats bit for bit.
+    #[test]
+    fn scanner_numbers_agree_with_serde_json() {
+        let names: Vec<String> = ["n", "skip"].iter().map(|s| s.to_string()).collect();
+        let mut d = RowDecoder::new(&names, 0, None, 2);
+        d.retain_slots(|slot| slot == 0);
+        let numbers = [
+            "0",
+            "-0",
+            "-0.0",
+            "0.0",
+            "1",
+            "-1",
+            "7",
+            "12345678",
+            "123456789",
+            "1700000001234",
+            "-1700000001234",
+            "999999999999999999",
+            "-999999999999999999",
+            "1000000000000000000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            "9007199254740993",
+            "9007199254740993.0",
+            "45.67",
+            "-45.67",
+            "0.1",
+            "0.30000000000000004",
+            "0.1000000000000000055511151231257827",
+            "100.00",
+            "99.99",
+            "1.5",
+            "123456789012345.6",
+            "12345678901234.56",
+            "1234567890123456.7",
+            "0.000000000000000000001",
+            "0.0000000000000000000001",
+            "0.00000000000000000000001",
+            "1e308",
+            "1.7976931348623157e308",
+            "1.8e308",
+            "1e-400",
+            "5e-324",
+            "2.2250738585072014e-308",
+            "1E+2",
+            "1e-2",
+            "-1.5e3",
+            "01",
+            "00",
+            "-",
+            "-a",
+            "1.",
+            "1.e3",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "0x10",
+            "1_000",
+        ];
+        for n in numbers {
+            for input in [
+                format!(r#"{{"n":{n}}}"#),
+                format!(r#"{{"skip":{n},"n":1}}"#),
+                format!(r#"{{ "n" : {n} , "skip" : {n} }}"#),
+                format!(r#"{{"n":{n},"skip":"x"}}"#),
+            ] {
+                assert_scanner_agrees(&d, input.as_bytes());
+            }
+        }
+    }
+
+    /// Strings, keys, order, duplicates and nesting through the scanner.
+    #[test]
+    fn scanner_records_agree_with_serde_json() {
+        let names: Vec<String> = ["deviceId", "temperature", "humidity", "ts"].iter().map(|s| s.to_string()).collect();
+        let mut d = RowDecoder::new(&names, 0, None, 4);
+        d.retain_slots(|slot| slot != 2);
+        let inputs: &[&[u8]] = &[
+            // The usual order (learned), then others: reordered, missing, extra, duplicated fields.
+            br#"{"deviceId":"d123","temperature":45.67,"humidity":42,"ts":1700000001234}"#,
+            br#"{"deviceId":"d124","temperature":55.5,"humidity":43,"ts":1700000001235}"#,
+            br#"{"ts":1,"humidity":2,"temperature":3.5,"deviceId":"d9"}"#,
+            br#"{"deviceId":"d1","ts":5}"#,
+            br#"{"deviceId":"d1","temperature":1,"humidity":2,"ts":3,"extra":4}"#,
+            br#"{"deviceId":"d1","deviceId":"d2","temperature":1,"temperature":2.5}"#,
+            br#"{"deviceIdd":"x","temperatur":1,"deviceI":2,"Ts":3}"#,
+            br#"{"deviceId":"d123","temperature":45.67,"humidity":42,"ts":1700000001234}"#,
+            // Escapes: in read strings and keys (serde_json's job), in skipped strings (checked here).
+            br#"{"deviceId":"d\"1","temperature":1}"#,
+            br#"{"deviceId":"caf\u00e9","temperature":1}"#,
+            br#"{"device\u0049d":"d1","temperature":1}"#,
+            br#"{"humidity":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud800","deviceId":"d1"}"#,
+            br#"{"humidity":"bad \x escape","deviceId":"d1"}"#,
+            br#"{"humidity":"bad \u12 escape","deviceId":"d1"}"#,
+            b"{\"humidity\":\"ctl \x01 char\",\"deviceId\":\"d1\"}",
+            // Unicode: read and skipped, valid and not.
+            "{\"deviceId\":\"\u{00e9}t\u{00e9} \u{1f600}\",\"humidity\":\"\u{4e2d}\u{6587}\"}".as_bytes(),
+            b"{\"deviceId\":\"d1\",\"humidity\":\"\xc3\x28\"}",
+            b"{\"deviceId\":\"\xc3\x28\"}",
+            "{\"cl\u{00e9}\":1,\"deviceId\":\"d1\"}".as_bytes(),
+            // Nested values: skipped ones are stepped over; read ones go to serde_json.
+            br#"{"humidity":{"a":[1,2,{"b":null}],"c":{}},"deviceId":"d1","extra":[[],[[]],{"x":"y"}]}"#,
+            br#"{"humidity":[1,2,],"deviceId":"d1"}"#,
+            br#"{"humidity":{"a":1,},"deviceId":"d1"}"#,
+            br#"{"humidity":{"a" 1},"deviceId":"d1"}"#,
+            br#"{"humidity":[1}],"deviceId":"d1"}"#,
+            b"{\"humidity\":{\"\xff\":\"\xfe\"},\"deviceId\":\"d1\"}",
+            br#"{"deviceId":{"a":1},"temperature":[1,2.5]}"#,
+            br#"{"deviceId":["x"],"temperature":{"t":1}}"#,
+            // 71 levels: past the scanner's 64, so serde_json's job.
+            br#"{"humidity":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],"deviceId":"d1"}"#,
+            // Literals and whitespace.
+            b" \t\r\n{ \"deviceId\" :\n\"d1\" ,\t\"temperature\" : true , \"ts\":null,\"humidity\":false } \n",
+            br#"{"deviceId":tru}"#,
+            br#"{"deviceId":nul,"ts":1}"#,
+            br#"{"humidity":fals,"ts":1}"#,
+            // Malformed objects.
+            br#"{"deviceId":"d1""temperature":1}"#,
+            br#"{"deviceId":"d1",}"#,
+            br#"{"deviceId" "d1"}"#,
+            br#"{"deviceId":"d1"} {}"#,
+            br#"{"deviceId":"d1""#,
+            br#"{"deviceId":"d1"#,
+            br#"{"deviceId""#,
+            br#"{deviceId:1}"#,
+            br#"{"#,
+            b"",
+            b"   ",
+            br#"[{"deviceId":"d1"}]"#,
+            br#""deviceId""#,
+            br#"{}"#,
+            br#"{ }"#,
+        ];
+        for input in inputs {
+            assert_scanner_agrees(&d, input);
+        }
+        // The scanner itself (not serde_json) handles these.
+        let scanned: &[&[u8]] = &[
+            inputs[0],
+            inputs[2],
+            inputs[5],
+            inputs[11],
+            inputs[15],
+            inputs[19],
+            inputs[28],
+            br#"{"deviceId":"d1","temperature":-0,"ts":1e3}"#,
+        ];
+        for input in scanned {
+            let mut slots = vec![Value::Null; 4];
+            let mut state = d.scan.borrow_mut();
+            let text = String::from_utf8_lossy(input);
+            assert!(json_scan::scan(input, &d, &mut state, &mut slots).is_some(), "{text}");
+        }
+        // Alternating key orders relearn and still agree.
+        for _ in 0..3 {
+            for input in inputs.iter().take(8).chain([&inputs[28]]) {
+                assert_scanner_agrees(&d, input);
+            }
+        }
+        // Keys too long to learn.
+        let long = "k".repeat(40);
+        let names = vec![long.clone(), "b".to_string()];
+        let d = RowDecoder::new(&names, 0, None, 2);
+        for _ in 0..2 {
+            assert_scanner_agrees(&d, format!(r#"{{"{long}":1,"b":2,"{long}x":3}}"#).as_bytes());
         }
     }
 
