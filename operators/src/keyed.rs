@@ -821,16 +821,21 @@ impl Collected {
             }
             Entry::Occupied(o) => o.into_mut(),
         };
-        if order < g.0 {
+        let loser = if order < g.0 {
             g.0 = order;
-            g.1 = row;
-        }
+            std::mem::replace(&mut g.1, row)
+        } else {
+            row
+        };
+        // Spent vectors of values go back to this worker's decoders.
+        crate::value::recycle_slots(loser.slots);
         let mut failed = None;
-        for ((op, into), state) in ops.iter().zip(g.2.iter_mut()).zip(&states) {
+        for ((op, into), state) in ops.iter().zip(g.2.iter_mut()).zip(states) {
             let merged = match op {
-                Some(op) => op.merge(into, state),
+                Some(op) => op.merge(into, &state),
                 None => Err("this aggregate cannot merge partial states".into()),
             };
+            crate::value::recycle_slots(state);
             if let Err(e) = merged {
                 failed = Some(e);
             }

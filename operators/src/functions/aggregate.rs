@@ -118,6 +118,9 @@ impl PartialState {
                 _ => Err("malformed partial state of count".into()),
             },
             Self::Running(kind) => {
+                if merge_clean(kind, into, other) {
+                    return Ok(());
+                }
                 let mut a = Running::decode(kind, into).ok_or_else(|| malformed(kind))?;
                 let b = Running::decode(kind, other).ok_or_else(|| malformed(kind))?;
                 a.absorb(b);
@@ -138,6 +141,71 @@ impl PartialState {
             Self::Running(kind) => Running::decode(kind, state).ok_or_else(|| malformed(kind))?.finish(),
         }
     }
+}
+
+/// Merges two encoded [`Running`] states in place when both have a first
+/// value of the same class, no rejected value and no NaN to order (the
+/// common case); `false` leaves `into` as it was, for the general merge.
+fn merge_clean(kind: RunningKind, into: &mut [Value], other: &[Value]) -> bool {
+    let extreme = matches!(kind, RunningKind::Min | RunningKind::Max);
+    let min = kind == RunningKind::Min;
+    let clean = |s: &[Value]| -> bool {
+        let n = match s.get(5) {
+            Some(Value::Int(_) | Value::String(_)) => 7,
+            Some(Value::Float(f)) if !f.is_nan() && !matches!(s.get(4), Some(Value::Float(x)) if x.is_nan()) => {
+                if extreme {
+                    12
+                } else {
+                    9
+                }
+            }
+            _ => return false,
+        };
+        s.len() == n
+            && matches!(s[n - 1], Value::Bool(false))
+            && (n == 7 || matches!(s[n - 2], Value::Bool(false)))
+            && matches!((&s[0], &s[1], &s[2], &s[3]), (Value::Int(_), Value::Int(_), Value::Int(_), Value::Int(_)))
+    };
+    if !clean(into) || !clean(other) || std::mem::discriminant(&into[5]) != std::mem::discriminant(&other[5]) {
+        return false;
+    }
+    let pos = |s: &[Value], at: usize| -> Option<Position> { take_position(&mut s[at..at + 3].iter()) };
+    let (Some(pa), Some(pb)) = (pos(into, 1), pos(other, 1)) else { return false };
+    if extreme && matches!(into[5], Value::Float(_)) && (pos(into, 6).is_none() || pos(other, 6).is_none()) {
+        return false;
+    }
+    if let (Value::Int(a), Value::Int(b)) = (&mut into[0], &other[0]) {
+        *a += *b;
+    }
+    if pb < pa {
+        into[1..5].clone_from_slice(&other[1..5]);
+    }
+    let float_extreme = extreme && matches!(into[5], Value::Float(_));
+    let (ta, tb) = if float_extreme { (pos(into, 6), pos(other, 6)) } else { (None, None) };
+    let mut take_best = false;
+    match (&mut into[5], &other[5]) {
+        (Value::Int(a), Value::Int(b)) => fold_int(extreme, min, a, *b),
+        (Value::String(a), Value::String(b)) if better(min, &**b, &**a) => *a = b.clone(),
+        (Value::Float(a), Value::Float(b)) => {
+            if !extreme {
+                *a += *b;
+            } else if better(min, *b, *a) || (*b == *a && tb < ta) {
+                *a = *b;
+                take_best = true;
+            }
+        }
+        _ => {}
+    }
+    if take_best {
+        into[6..9].clone_from_slice(&other[6..9]);
+    }
+    if matches!(into[5], Value::Float(_)) {
+        let alt_at = if extreme { 9 } else { 6 };
+        if let (Value::Int(a), Value::Int(b)) = (&mut into[alt_at], &other[alt_at]) {
+            fold_int(extreme, min, a, *b);
+        }
+    }
+    true
 }
 
 fn malformed(kind: RunningKind) -> String {
@@ -959,12 +1027,23 @@ mod tests {
                         k /= 3;
                     }
                     let mut merged = accumulator(name).expect(name);
+                    let op = super::PartialState::of(name).expect("mergeable");
+                    let mut encoded: Option<Vec<Value>> = None;
                     for part in parts.iter().rev() {
                         let state = fold(name, part).partial().expect("partial");
                         merged.merge(&state).expect("merge");
+                        match encoded.as_mut() {
+                            None => encoded = Some(state),
+                            Some(into) => op.merge(into, &state).expect("merge"),
+                        }
                     }
                     let got = merged.finish();
                     assert!(same(name, &whole, &got), "{name} of {rows:?} split {split}: {got:?} != {whole:?}");
+                    let got = op.finish(&encoded.unwrap_or_default());
+                    assert!(
+                        same(name, &whole, &got),
+                        "{name} of {rows:?} split {split} (encoded): {got:?} != {whole:?}"
+                    );
                 }
             }
         }
