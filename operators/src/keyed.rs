@@ -44,9 +44,10 @@
 //! single-worker path), keeps the smallest first-row order and error, finishes
 //! the accumulators and proceeds as below. A merge equals the sequential fold
 //! in row order (positions are the row orders), so results are those of the
-//! exchange path, float sums aside (added in another order: last bits). On one
-//! worker there is one partial per key and the output is the same.
-//! Plans with another aggregate keep the exchange by key hash.
+//! exchange path, float sums aside (added in another order: last bits).
+//! Plans with another aggregate keep the exchange by key hash. A single
+//! worker neither hashes keys nor sends partial states: it folds every row
+//! and finishes its groups itself (the output of a sequential scan).
 //!
 //! Errors keep the single-worker semantics: a pushed-down WHERE or a window
 //! `FILTER` that fails is emitted at the row's time, in time order with the
@@ -252,14 +253,16 @@ pub fn render<'s>(
         .and_then(|w| Clock::new(&w.kind, w.unit, event_time))
         .ok_or_else(|| RenderError::Unsupported("keyed window: not a tumbling or hopping window".into()))?;
     let (keys, aggs): (Vec<ScalarExpr>, Vec<AggregateCall>) = shape.aggregate.clone().unwrap_or_default();
-    let two_phase = two_phase(shape);
-    // Two-phase plans need no key hash: rows stay on their worker.
-    let hash_keys = if two_phase { Vec::new() } else { keys };
+    // One worker folds every row itself: no key hash, no partial states.
+    let alone = scope.peers() == 1;
+    let two_phase = two_phase(shape) && !alone;
+    // Two-phase plans need no key hash either: rows stay on their worker.
+    let hash_keys = if two_phase || alone { Vec::new() } else { keys };
     let (rows, mins) = tag(input, plan.clone(), hash_keys, worker as u32, event_time);
     let alignment = align(mins, event_time, worker).broadcast();
     let pushed_where = shape.where_below_window(event_time);
     let folder = Folder::new(plan.clone(), shape, pushed_where, clock, two_phase);
-    let keyed = if two_phase {
+    let keyed = if two_phase || alone {
         keyed_window(rows, alignment.clone(), Pipeline, folder)
     } else {
         let by_key = ExchangePact::new(|t: &TagOut| match t {
