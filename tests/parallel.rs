@@ -1,4 +1,5 @@
-//! Parallel determinism: the same windowed aggregation (keyed parallel path),
+//! Parallel determinism: the same windowed aggregation (keyed parallel path:
+//! two-phase for mergeable aggregates, exchanged by key otherwise),
 //! hopping aggregation and windowed join (single-worker path) run through the
 //! real worker pool on 1, 2 and 4 workers give the same results.
 //!
@@ -135,6 +136,15 @@ async fn hopping_group_by_with_having_is_the_same_on_1_2_4_workers() {
     let sql = "SELECT deviceId, COUNT(*) AS c, SUM(v) AS s, window_end() AS we FROM demo0 \
                WHERE v > -10 GROUP BY deviceId, HOPPINGWINDOW(ss, 3, 1) HAVING SUM(v) > 100";
     same_on_1_2_4(sql, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_by_with_a_non_mergeable_aggregate_is_the_same_on_1_2_4_workers() {
+    // `median` has no partial state: rows are exchanged by key, not merged.
+    let sql = "SELECT deviceId, COUNT(*) AS c, MEDIAN(v) AS m, MAX(v) AS mx, window_end() AS we FROM demo0 \
+               GROUP BY deviceId, TUMBLINGWINDOW(ss, 2)";
+    let rows = same_on_1_2_4(sql, 1).await;
+    assert!(rows >= 10 * 23, "only {rows} rows");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! Keyed parallel aggregation: tumbling and hopping windows with GROUP BY
-//! keys and aggregates, spread over all workers by group key.
+//! keys and aggregates, spread over all workers by group key (or, for
+//! mergeable aggregates, folded where the rows were decoded and merged).
 //!
 //! ```text
 //!            KeyTag (each worker)          KeyedWindow (each worker)        WindowFinish (worker 0)
@@ -33,6 +34,22 @@
 //! first-arrival order; on several it is deterministic for a given
 //! distribution of records over workers (compare results as multisets).
 //!
+//! **Two-phase plans** (built and tested, but off: [`TWO_PHASE`] is `false`
+//! until its slowdown on 2 workers is understood). When every aggregate merges partial states
+//! ([`crate::functions::aggregate::mergeable`]: `count`, `sum`, `avg`, `min`,
+//! `max`), rows are not exchanged by key: each worker folds the rows it
+//! decoded (`KeyTag` computes no key hash) and, at a window's end, sends per
+//! key its partial states, its first row with that row's order, and the
+//! window's earliest error ([`KeyedOut::Partials`]). `WindowFinish` merges the
+//! partials of equal encoded keys (the GROUP BY key equality of the
+//! single-worker path), keeps the smallest first-row order and error, finishes
+//! the accumulators and proceeds as below. A merge equals the sequential fold
+//! in row order (positions are the row orders), so results are those of the
+//! exchange path, float sums aside (added in another order: last bits).
+//! Plans with another aggregate keep the exchange by key hash. A single
+//! worker neither hashes keys nor sends partial states: it folds every row
+//! and finishes its groups itself (the output of a sequential scan).
+//!
 //! Errors keep the single-worker semantics: a pushed-down WHERE or a window
 //! `FILTER` that fails is emitted at the row's time, in time order with the
 //! window emissions; a post-window WHERE error, then a GROUP BY or aggregate
@@ -44,6 +61,7 @@
 //! window operator of [`crate::window`].
 
 use crate::eval::{Evaluator, GroupContext};
+use crate::functions::aggregate::{self, PartialState};
 use crate::functions::{self, Accumulator};
 use crate::join::TableStore;
 use crate::query::{Emission, RenderError, where_error};
@@ -59,7 +77,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::Scope;
-use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
+use timely::dataflow::channels::pact::{Exchange as ExchangePact, ParallelizationContract, Pipeline};
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -105,6 +123,31 @@ pub enum KeyedOut {
         /// The window's earliest error.
         error: Option<WindowError>,
     },
+    /// One worker's partial groups of one window (two-phase plans).
+    Partials {
+        /// The window end (ms).
+        end: u64,
+        /// Each group: its key, its first row's order on this worker, that
+        /// row, and each aggregate's partial state.
+        groups: Vec<PartialGroup>,
+        /// The window's earliest error on this worker.
+        error: Option<WindowError>,
+    },
+}
+
+/// One worker's share of a group: key, first row's order, first row, partial states.
+pub type PartialGroup = (Vec<u8>, Order, Row, Vec<Vec<Value>>);
+
+/// Whether several workers fold [`two_phase`] plans where the rows were
+/// decoded. Off: measured on 2 workers (Q2/Q3 bench, 2 cores) it ran slower
+/// than the exchange by key, with twice the context switches, though its
+/// instruction counts were close; the cause is not found yet.
+pub const TWO_PHASE: bool = false;
+
+/// Whether every aggregate of the plan merges partial states: then rows fold
+/// on the worker that decoded them (no exchange by key).
+pub fn two_phase(shape: &PlanShape) -> bool {
+    shape.aggregate.as_ref().is_some_and(|(_, aggs)| aggs.iter().all(|a| aggregate::mergeable(&a.name)))
 }
 
 /// Whether the keyed parallel path can run this plan.
@@ -216,15 +259,30 @@ pub fn render<'s>(
         .as_ref()
         .and_then(|w| Clock::new(&w.kind, w.unit, event_time))
         .ok_or_else(|| RenderError::Unsupported("keyed window: not a tumbling or hopping window".into()))?;
-    let keys: Vec<ScalarExpr> = shape.aggregate.as_ref().map(|(k, _)| k.clone()).unwrap_or_default();
-    let (rows, mins) = tag(input, plan.clone(), keys, worker as u32, event_time);
+    let (keys, aggs): (Vec<ScalarExpr>, Vec<AggregateCall>) = shape.aggregate.clone().unwrap_or_default();
+    // One worker folds every row itself: no key hash, no partial states.
+    let alone = scope.peers() == 1;
+    let two_phase = TWO_PHASE && two_phase(shape) && !alone;
+    // Two-phase plans need no key hash either: rows stay on their worker.
+    let hash_keys = if two_phase || alone { Vec::new() } else { keys };
+    let (rows, mins) = tag(input, plan.clone(), hash_keys, worker as u32, event_time);
     let alignment = align(mins, event_time, worker).broadcast();
     let pushed_where = shape.where_below_window(event_time);
-    let keyed = keyed_window(rows, alignment.clone(), Folder::new(plan.clone(), shape, pushed_where, clock));
+    let folder = Folder::new(plan.clone(), shape, pushed_where, clock, two_phase);
+    let keyed = if two_phase || alone {
+        keyed_window(rows, alignment.clone(), Pipeline, folder)
+    } else {
+        let by_key = ExchangePact::new(|t: &TagOut| match t {
+            TagOut::Row { hash, .. } => *hash,
+            TagOut::Min(..) => 0,
+        });
+        keyed_window(rows, alignment.clone(), by_key, folder)
+    };
     // Only HAVING, ORDER BY and SELECT of the query run on the merged groups.
     let mut query = GroupQuery::new(plan.clone(), shape);
     let post_filter = shape.filter.is_some() && !pushed_where;
-    Ok(finish(keyed, alignment, clock, worker, post_filter, move |groups, window| query.emit_groups(groups, window)))
+    let emit = move |groups, window| query.emit_groups(groups, window);
+    Ok(finish(keyed, alignment, clock, worker, post_filter, aggs, emit))
 }
 
 /// Tags items with their key hash and order (first output), plus a
@@ -263,12 +321,16 @@ fn tag<'s>(
                                         min = Some(at);
                                     }
                                 }
-                                buf.clear();
-                                for k in &keys {
-                                    // A key that fails is reported by the keyed worker.
-                                    let _ = push_key(&mut ev, k, r, GroupContext::default(), &mut buf);
+                                if keys.is_empty() {
+                                    0
+                                } else {
+                                    buf.clear();
+                                    for k in &keys {
+                                        // A key that fails is reported by the keyed worker.
+                                        let _ = push_key(&mut ev, k, r, GroupContext::default(), &mut buf);
+                                    }
+                                    fnv(&buf)
                                 }
-                                fnv(&buf)
                             }
                             Item::Error(_) => 0,
                         };
@@ -421,6 +483,19 @@ impl WindowAcc {
         }
     }
 
+    /// The window's groups as partial states (two-phase plans).
+    fn partials(self, end: u64) -> KeyedOut {
+        let groups = self
+            .groups
+            .into_iter()
+            .map(|(key, g)| {
+                let (order, row) = g.first;
+                (key, order, row, g.accs.iter().map(|a| a.partial().unwrap_or_default()).collect())
+            })
+            .collect();
+        KeyedOut::Partials { end, groups, error: self.error }
+    }
+
     fn finish(self, end: u64) -> KeyedOut {
         let mut error = self.error;
         let mut groups = Vec::with_capacity(self.groups.len());
@@ -443,6 +518,19 @@ impl WindowAcc {
     }
 }
 
+/// How the folder gets an aggregate's arguments.
+enum ArgKind {
+    /// `count(*)`: every row counts; the row object is not built.
+    CountRows,
+    /// One column, passed in place.
+    Column(usize),
+    /// Evaluated into the argument vector.
+    Eval,
+}
+
+static TRUE: Value = Value::Bool(true);
+static NULL: Value = Value::Null;
+
 /// Folds released rows into per-(window, key) accumulators.
 struct Folder {
     ev: Evaluator,
@@ -451,16 +539,18 @@ struct Folder {
     post_where: Option<ScalarExpr>,
     keys: Vec<ScalarExpr>,
     aggs: Vec<AggregateCall>,
-    /// Per aggregate: whether it is `count(*)` (every row counts; the row object is not built).
-    counts_rows: Vec<bool>,
+    /// Per aggregate: how its arguments are had.
+    arg_kinds: Vec<ArgKind>,
     clock: Clock,
+    /// Send partial states, not finished groups.
+    two_phase: bool,
     ends: Vec<u64>,
     key: Vec<u8>,
     args: Vec<Value>,
 }
 
 impl Folder {
-    fn new(plan: Arc<RulePlan>, shape: &PlanShape, pushed_where: bool, clock: Clock) -> Self {
+    fn new(plan: Arc<RulePlan>, shape: &PlanShape, pushed_where: bool, clock: Clock, two_phase: bool) -> Self {
         let (keys, aggs) = shape.aggregate.clone().unwrap_or_default();
         Self {
             ev: Evaluator::new(plan),
@@ -468,12 +558,17 @@ impl Folder {
             window_filter: shape.window.as_ref().and_then(|w| w.filter.clone()),
             post_where: if pushed_where { None } else { shape.filter.clone() },
             keys,
-            counts_rows: aggs
+            arg_kinds: aggs
                 .iter()
-                .map(|a| a.name == "count" && matches!(a.args.as_slice(), [ScalarExpr::Wildcard { .. }]))
+                .map(|a| match a.args.as_slice() {
+                    [ScalarExpr::Wildcard { .. }] if a.name == "count" => ArgKind::CountRows,
+                    [ScalarExpr::Column(c)] => ArgKind::Column(c.slot),
+                    _ => ArgKind::Eval,
+                })
                 .collect(),
             aggs,
             clock,
+            two_phase,
             ends: Vec::new(),
             key: Vec::new(),
             args: Vec::new(),
@@ -536,19 +631,30 @@ impl Folder {
                     accs: self.aggs.iter().map(new_accumulator).collect(),
                 }),
             };
-            for ((a, acc), counts_rows) in self.aggs.iter().zip(group.accs.iter_mut()).zip(&self.counts_rows) {
+            for ((a, acc), kind) in self.aggs.iter().zip(group.accs.iter_mut()).zip(&self.arg_kinds) {
                 if let Some(f) = &a.filter
                     && !self.ev.eval_condition(f, row, base).unwrap_or(false)
                 {
                     continue;
                 }
-                self.args.clear();
-                if *counts_rows {
-                    // `count(*)` only asks whether the row object is null; it never is.
-                    self.args.push(Value::Bool(true));
-                    let _ = acc.update(&self.args);
-                    continue;
+                match kind {
+                    ArgKind::CountRows => {
+                        // `count(*)` only asks whether the row object is null; it never is.
+                        let _ = acc.update_at(order, std::slice::from_ref(&TRUE));
+                        continue;
+                    }
+                    ArgKind::Column(slot) => {
+                        // One column: read in place, no argument vector.
+                        let v = row.slots.get(*slot).unwrap_or(&NULL);
+                        if let Err(e) = acc.update_at(order, std::slice::from_ref(v)) {
+                            w.fail(1, order, Arc::from(format!("run Select error: {e}")));
+                            break;
+                        }
+                        continue;
+                    }
+                    ArgKind::Eval => {}
                 }
+                self.args.clear();
                 let mut failed = None;
                 for arg in &a.args {
                     let v = match arg {
@@ -565,7 +671,7 @@ impl Folder {
                 }
                 let failed = match failed {
                     Some(f) => Some(f),
-                    None => acc.update(&self.args).err().map(|e| format!("run Select error: {e}")),
+                    None => acc.update_at(order, &self.args).err().map(|e| format!("run Select error: {e}")),
                 };
                 if let Some(msg) = failed {
                     w.fail(1, order, Arc::from(msg));
@@ -579,18 +685,17 @@ impl Folder {
 
 /// Rows released in time order into per-(window, key) accumulators; a
 /// window's groups leave (and its state is freed) once the frontier reaches its end.
-fn keyed_window<'s>(
+fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
     rows: Stream<'s, Time, Vec<TagOut>>,
     alignment: Stream<'s, Time, Vec<u64>>,
+    pact: P,
     mut folder: Folder,
 ) -> Stream<'s, Time, Vec<KeyedOut>> {
     let event_time = folder.clock.event_time;
+    let two_phase = folder.two_phase;
     rows.binary_frontier::<_, CapacityContainerBuilder<Vec<KeyedOut>>, _, _, _, _>(
         alignment,
-        ExchangePact::new(|t: &TagOut| match t {
-            TagOut::Row { hash, .. } => *hash,
-            TagOut::Min(..) => 0,
-        }),
+        pact,
         Pipeline,
         "KeyedWindow",
         move |_initial, _info| {
@@ -633,7 +738,9 @@ fn keyed_window<'s>(
                 };
                 let Some(x) = x else { return };
                 // Release, in time order, the rows the frontier has passed.
-                pending.sort_by_key(|(order, _)| order.0);
+                if !pending.is_sorted_by_key(|(order, _)| order.0) {
+                    pending.sort_by_key(|(order, _)| order.0);
+                }
                 let ready = pending.partition_point(|(order, _)| order.0 < front);
                 if let Some(pcap) = pending_cap.as_ref()
                     && ready > 0
@@ -657,7 +764,7 @@ fn keyed_window<'s>(
                     }
                     let (end, acc) = entry.remove_entry();
                     if let Some(cap) = open_cap.as_ref() {
-                        output.session(cap).give(acc.finish(end));
+                        output.session(cap).give(if two_phase { acc.partials(end) } else { acc.finish(end) });
                     }
                 }
                 match open.keys().next() {
@@ -701,7 +808,71 @@ fn note_open(open: &BTreeMap<u64, WindowAcc>, pcap: &Capability<Time>, open_cap:
 #[derive(Default)]
 struct Collected {
     groups: Vec<(Order, Row, Vec<Value>)>,
+    /// Two-phase plans: per group key, the first row's order, that row and
+    /// the workers' partial states merged.
+    merged: GroupMap<(Order, Row, Vec<Vec<Value>>)>,
     error: Option<WindowError>,
+}
+
+impl Collected {
+    fn fail(&mut self, phase: u8, order: Order, msg: Arc<str>) {
+        if self.error.as_ref().is_none_or(|(p, o, _)| (phase, order) < (*p, *o)) {
+            self.error = Some((phase, order, msg));
+        }
+    }
+
+    /// Merges one worker's share of a group: the earliest first row wins.
+    fn merge(&mut self, ops: &[Option<PartialState>], (key, order, row, states): PartialGroup) {
+        use std::collections::hash_map::Entry;
+        let g = match self.merged.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert((order, row, states));
+                return;
+            }
+            Entry::Occupied(o) => o.into_mut(),
+        };
+        let loser = if order < g.0 {
+            g.0 = order;
+            std::mem::replace(&mut g.1, row)
+        } else {
+            row
+        };
+        // Spent vectors of values go back to this worker's decoders.
+        crate::value::recycle_slots(loser.slots);
+        let mut failed = None;
+        for ((op, into), state) in ops.iter().zip(g.2.iter_mut()).zip(states) {
+            let merged = match op {
+                Some(op) => op.merge(into, &state),
+                None => Err("this aggregate cannot merge partial states".into()),
+            };
+            crate::value::recycle_slots(state);
+            if let Err(e) = merged {
+                failed = Some(e);
+            }
+        }
+        if let Some(e) = failed {
+            let first = g.0;
+            self.fail(2, first, Arc::from(format!("run Select error: {e}")));
+        }
+    }
+
+    /// Finishes the merged groups (their failures are window errors).
+    fn finish_merged(&mut self, ops: &[Option<PartialState>]) {
+        for (_, (first, row, states)) in std::mem::take(&mut self.merged) {
+            let mut values = Vec::with_capacity(states.len());
+            for (op, state) in ops.iter().zip(&states) {
+                let v = match op {
+                    Some(op) => op.finish(state),
+                    None => Err("this aggregate cannot merge partial states".into()),
+                };
+                match v {
+                    Ok(v) => values.push(v),
+                    Err(e) => self.fail(2, first, Arc::from(format!("run Select error: {e}"))),
+                }
+            }
+            self.groups.push((first, row, values));
+        }
+    }
 }
 
 /// Worker 0 fires every window end in order (empty windows too), merging
@@ -712,6 +883,7 @@ fn finish<'s>(
     clock: Clock,
     worker: usize,
     post_filter: bool,
+    aggs: Vec<AggregateCall>,
     mut emit: impl FnMut(Vec<Group>, Option<(u64, u64)>) -> Option<Emission> + 'static,
 ) -> EmissionStream<'s> {
     keyed.binary_frontier::<_, CapacityContainerBuilder<Vec<Emission>>, _, _, _, _>(
@@ -720,6 +892,7 @@ fn finish<'s>(
         Pipeline,
         "WindowFinish",
         move |_initial, _info| {
+            let ops: Vec<Option<PartialState>> = aggs.iter().map(|a| PartialState::of(&a.name)).collect();
             let mut x: Option<u64> = None;
             let mut next_end: Option<u64> = None;
             let mut hold: Option<Capability<Time>> = None;
@@ -751,10 +924,17 @@ fn finish<'s>(
                             KeyedOut::Window { end, groups, error } => {
                                 let c = collected.entry(end).or_default();
                                 c.groups.extend(groups);
-                                if let Some(e) = error
-                                    && c.error.as_ref().is_none_or(|(p, o, _)| (e.0, e.1) < (*p, *o))
-                                {
-                                    c.error = Some(e);
+                                if let Some((p, o, e)) = error {
+                                    c.fail(p, o, e);
+                                }
+                            }
+                            KeyedOut::Partials { end, groups, error } => {
+                                let c = collected.entry(end).or_default();
+                                for g in groups {
+                                    c.merge(&ops, g);
+                                }
+                                if let Some((p, o, e)) = error {
+                                    c.fail(p, o, e);
                                 }
                             }
                         }
@@ -784,7 +964,9 @@ fn finish<'s>(
                         }
                     };
                     {
-                        let Collected { mut groups, error } = collected.remove(&d).unwrap_or_default();
+                        let mut c = collected.remove(&d).unwrap_or_default();
+                        c.finish_merged(&ops);
+                        let Collected { mut groups, error, .. } = c;
                         let emission = if let Some((_, _, e)) = error {
                             Some(Emission::Error(e))
                         } else if groups.is_empty() && post_filter {
