@@ -34,7 +34,7 @@
 //! first-arrival order; on several it is deterministic for a given
 //! distribution of records over workers (compare results as multisets).
 //!
-//! **Two-phase plans** (built and tested, but off: [`TWO_PHASE`] is `false`
+//! **Two-phase plans** (experimental, off unless [`TWO_PHASE_ENV`] is `1`,
 //! until its slowdown on 2 workers is understood). When every aggregate merges partial states
 //! ([`crate::functions::aggregate::mergeable`]: `count`, `sum`, `avg`, `min`,
 //! `max`), rows are not exchanged by key: each worker folds the rows it
@@ -138,11 +138,19 @@ pub enum KeyedOut {
 /// One worker's share of a group: key, first row's order, first row, partial states.
 pub type PartialGroup = (Vec<u8>, Order, Row, Vec<Vec<Value>>);
 
+/// The environment variable that switches the experimental two-phase path
+/// on (value `1`). Off by default: measured on 2 workers (Q2/Q3 bench, 2
+/// cores) it ran slower than the exchange by key, with twice the context
+/// switches, though its instruction counts were close. It is read when a
+/// rule is built, so every worker (and, in a cluster, every process) must
+/// see the same value; `tests/parallel_two_phase.rs` runs with it on.
+pub const TWO_PHASE_ENV: &str = "OORT_EXPERIMENTAL_TWO_PHASE";
+
 /// Whether several workers fold [`two_phase`] plans where the rows were
-/// decoded. Off: measured on 2 workers (Q2/Q3 bench, 2 cores) it ran slower
-/// than the exchange by key, with twice the context switches, though its
-/// instruction counts were close; the cause is not found yet.
-pub const TWO_PHASE: bool = false;
+/// decoded ([`TWO_PHASE_ENV`] is `1`).
+pub fn two_phase_enabled() -> bool {
+    std::env::var(TWO_PHASE_ENV).is_ok_and(|v| v == "1")
+}
 
 /// Whether every aggregate of the plan merges partial states: then rows fold
 /// on the worker that decoded them (no exchange by key).
@@ -262,7 +270,7 @@ pub fn render<'s>(
     let (keys, aggs): (Vec<ScalarExpr>, Vec<AggregateCall>) = shape.aggregate.clone().unwrap_or_default();
     // One worker folds every row itself: no key hash, no partial states.
     let alone = scope.peers() == 1;
-    let two_phase = TWO_PHASE && two_phase(shape) && !alone;
+    let two_phase = !alone && two_phase(shape) && two_phase_enabled();
     // Two-phase plans need no key hash either: rows stay on their worker.
     let hash_keys = if two_phase || alone { Vec::new() } else { keys };
     let (rows, mins) = tag(input, plan.clone(), hash_keys, worker as u32, event_time);

@@ -5,6 +5,8 @@
 //! rule manager waiting for its clients, and the real server process.
 #![allow(dead_code)]
 
+pub mod window_runs;
+
 use oort::api::client::Client;
 use oort::connectors::ConnectorEnv;
 use oort::connectors::memory::{MemoryBus, MemoryMessage};
