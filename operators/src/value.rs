@@ -517,7 +517,8 @@ thread_local! {
 }
 
 /// Values (24 bytes each) the spare slot vectors of one thread may hold in
-/// all: enough for a worker round of 64 batches of 1,024 rows 8 slots wide.
+/// all: enough for 64 batches of 1,024 rows 8 slots wide (a window holds
+/// its rows for several worker rounds before they come back).
 const SPARE_SLOTS_BUDGET: usize = 1 << 19;
 
 /// Gives the slot vector of a row that is done with back for reuse by the
