@@ -575,30 +575,27 @@ fn rule_sink(share: &WorkerShare, send_error: bool, clock: Arc<dyn Clock>) -> re
         // per batch, not per emission.
         let now = clock.now_ms();
         let mut rows_out = 0u64;
-        let mut out = Vec::with_capacity(batch.len());
-        for e in batch.drain(..) {
-            match &e {
-                Emission::Rows(rows) | Emission::Delayed { rows, .. } => rows_out += rows.len() as u64,
-                Emission::Error(msg) => {
-                    metrics.exception(msg, now);
-                    if msg.starts_with(oort_operators::query::PANIC_PREFIX) {
-                        metrics.fail(msg);
-                    }
-                    if !send_error {
-                        continue;
-                    }
-                }
+        batch.retain(|e| match e {
+            Emission::Rows(rows) | Emission::Delayed { rows, .. } => {
+                rows_out += rows.len() as u64;
+                true
             }
-            out.push(e);
-        }
+            Emission::Error(msg) => {
+                metrics.exception(msg, now);
+                if msg.starts_with(oort_operators::query::PANIC_PREFIX) {
+                    metrics.fail(msg);
+                }
+                send_error
+            }
+        });
         if rows_out > 0 {
             metrics.records_out.fetch_add(rows_out, Ordering::Relaxed);
         }
-        let sent = out.len() as i64;
+        let sent = batch.len() as i64;
         if sent > 0 {
             // Counted before the send: the sink driver may take them at once.
             metrics.pending_out.fetch_add(sent, Ordering::Relaxed);
-            if sink_tx.send(out).is_err() {
+            if sink_tx.send(std::mem::take(batch)).is_err() {
                 metrics.pending_out.fetch_sub(sent, Ordering::Relaxed);
             }
             metrics.last_invocation.store(now, Ordering::Relaxed);
