@@ -116,8 +116,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 }
             };
             let lines = split_lines(&block);
-            if !lines.is_empty() || self.done {
-                return Ok(if lines.is_empty() { None } else { Some(lines) });
+            if !lines.is_empty() {
+                return Ok(Some(lines));
             }
         }
     }
