@@ -89,6 +89,13 @@ pub type Order = (Time, u32, u64);
 /// A window's error: (phase, row order, message); the smallest wins.
 type WindowError = (u8, Order, Arc<str>);
 
+/// Keeps in `error` the earlier of it and `e`: by phase, then row order.
+fn keep_earliest(error: &mut Option<WindowError>, e: WindowError) {
+    if error.as_ref().is_none_or(|(p, o, _)| (e.0, e.1) < (*p, *o)) {
+        *error = Some(e);
+    }
+}
+
 /// An item tagged before the exchange.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TagOut {
@@ -486,9 +493,7 @@ struct WindowAcc {
 
 impl WindowAcc {
     fn fail(&mut self, phase: u8, order: Order, msg: Arc<str>) {
-        if self.error.as_ref().is_none_or(|(p, o, _)| (phase, order) < (*p, *o)) {
-            self.error = Some((phase, order, msg));
-        }
+        keep_earliest(&mut self.error, (phase, order, msg));
     }
 
     /// The window's groups as partial states (two-phase plans).
@@ -512,12 +517,7 @@ impl WindowAcc {
             for acc in &g.accs {
                 match acc.finish() {
                     Ok(v) => values.push(v),
-                    Err(e) => {
-                        let e: Arc<str> = Arc::from(format!("run Select error: {e}"));
-                        if error.as_ref().is_none_or(|(p, o, _)| (2, g.first.0) < (*p, *o)) {
-                            error = Some((2, g.first.0, e));
-                        }
-                    }
+                    Err(e) => keep_earliest(&mut error, (2, g.first.0, Arc::from(format!("run Select error: {e}")))),
                 }
             }
             groups.push((g.first.0, g.first.1, values));
@@ -824,9 +824,7 @@ struct Collected {
 
 impl Collected {
     fn fail(&mut self, phase: u8, order: Order, msg: Arc<str>) {
-        if self.error.as_ref().is_none_or(|(p, o, _)| (phase, order) < (*p, *o)) {
-            self.error = Some((phase, order, msg));
-        }
+        keep_earliest(&mut self.error, (phase, order, msg));
     }
 
     /// Merges one worker's share of a group: the earliest first row wins.
