@@ -97,30 +97,24 @@ fn join_step(
     if step.kind == JoinKind::Right {
         return right_join(ev, plan, &lefts, rights, step, g, false);
     }
-    if matches!(step.kind, JoinKind::Inner | JoinKind::Left)
-        && !ev.has_analytics()
-        && let Some((left_slot, right_slot)) = equi_key(plan, step)
-        && let Some(index) = KeyIndex::build(&lefts, left_slot, rights, right_slot)
-    {
-        for (left, memo) in &lefts {
-            let mut joined = false;
-            for &r in index.candidates(left.slots.get(left_slot)) {
-                let merged = merge(plan, left, &rights[r].row, step.right);
-                if matches(ev, step, &merged, g)? {
-                    joined = true;
-                    out.push((merged, memo.clone()));
-                }
-            }
-            if !joined && step.kind == JoinKind::Left {
-                out.push((left.clone(), memo.clone()));
-            }
-        }
-        return Ok(out);
-    }
+    // A hash join meets each left row with the right rows of its key only;
+    // the nested loop, with every right row.
+    let index = if matches!(step.kind, JoinKind::Inner | JoinKind::Left) && !ev.has_analytics() {
+        equi_key(plan, step).and_then(|(left_slot, right_slot)| {
+            KeyIndex::build(&lefts, left_slot, rights, right_slot).map(|index| (left_slot, index))
+        })
+    } else {
+        None
+    };
+    let every: Vec<usize> = if index.is_none() { (0..rights.len()).collect() } else { Vec::new() };
     for (left, memo) in &lefts {
+        let candidates = match &index {
+            Some((left_slot, index)) => index.candidates(left.slots.get(*left_slot)),
+            None => &every,
+        };
         let mut joined = false;
-        for right in rights {
-            let merged = merge(plan, left, &right.row, step.right);
+        for &r in candidates {
+            let merged = merge(plan, left, &rights[r].row, step.right);
             if step.kind == JoinKind::Cross || matches(ev, step, &merged, g)? {
                 joined = true;
                 out.push((merged, memo.clone()));
