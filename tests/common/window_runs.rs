@@ -11,26 +11,14 @@
 //! order of groups inside a window depends on which worker received which
 //! record).
 
-use oort::connectors::{ConnectorEnv, memory::MemoryBus};
-use oort::rule::manager::{RuleDef, RuleManager};
-use oort::runtime::clock::SystemClock;
-use oort::runtime::{Runtime, RuntimeConfig};
 use oort_operators::source::{Payload, SourceRecord};
 use oort_operators::value::Value;
 use serde_json::json;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const BASE: u64 = 1_700_000_000_000;
 const RECORDS: u64 = 3_000;
-
-pub fn manager(workers: usize) -> (Arc<RuleManager>, Arc<Runtime>) {
-    let clock = Arc::new(SystemClock);
-    let runtime = Arc::new(Runtime::start(RuntimeConfig { workers }, clock.clone()).expect("runtime"));
-    let env = Arc::new(ConnectorEnv::new(MemoryBus::default(), std::env::temp_dir()));
-    (Arc::new(RuleManager::new(runtime.clone(), env, clock)), runtime)
-}
 
 pub fn record(device: u64, v: i64, ts: u64) -> SourceRecord {
     let body = json!({"deviceId": format!("d{device}"), "v": v, "ts": ts}).to_string();
@@ -61,7 +49,7 @@ pub fn render(m: &oort_operators::value::Map) -> String {
 
 /// Runs `sql` over `streams` mock streams on `workers` workers; the sorted output rows.
 pub async fn run(workers: usize, sql: &str, streams: u64) -> Vec<String> {
-    let (mgr, runtime) = manager(workers);
+    let (mgr, runtime) = super::memory_manager(workers);
     for s in 0..streams {
         mgr.create_stream(&format!(
             r#"CREATE STREAM demo{s} (deviceId STRING, v BIGINT, ts BIGINT) WITH (DATASOURCE="demo{s}", TYPE="mock", FORMAT="json", TIMESTAMP="ts")"#
@@ -70,15 +58,10 @@ pub async fn run(workers: usize, sql: &str, streams: u64) -> Vec<String> {
     }
     let topic = format!("par-out-{workers}");
     let mut out = mgr.env().memory.subscribe(&topic, 1_000_000);
-    let action = json!({"memory": {"topic": topic, "sendSingle": true}});
+    let mut rule = super::memory_rule("par", sql, &topic);
     let options = json!({"isEventTime": true, "lateTolerance": "100s", "bufferLength": 100000});
-    mgr.create_rule(RuleDef {
-        id: "par".into(),
-        sql: sql.into(),
-        actions: vec![action.as_object().expect("object").clone()],
-        options: options.as_object().expect("object").clone(),
-    })
-    .expect("rule");
+    rule.options = options.as_object().expect("object").clone();
+    mgr.create_rule(rule).expect("rule");
     let feeds: Vec<_> = (0..streams).map(|s| mgr.feed("par", &format!("demo{s}")).expect("feed")).collect();
     for start in (0..RECORDS).step_by(50) {
         for (s, feed) in feeds.iter().enumerate() {
