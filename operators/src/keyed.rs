@@ -484,45 +484,122 @@ struct GroupAcc {
     accs: Vec<Box<dyn Accumulator>>,
 }
 
-/// One window's groups on one worker.
+/// One group key and its states in the open windows it has rows in.
+struct KeySlot {
+    key: Vec<u8>,
+    /// `(window end, state)`, one per open window of the key (one for
+    /// tumbling windows, up to size / hop for hopping ones).
+    states: Vec<(u64, GroupAcc)>,
+    /// The latest window end the key had a state in.
+    last_end: u64,
+}
+
+/// Idle keys (no state in any open window) a table keeps before it looks
+/// for ones to forget.
+const IDLE_KEYS_KEPT: usize = 1024;
+/// Most reset accumulator sets a table keeps for new groups.
+const SPARE_ACCS_KEPT: usize = 16_384;
+
+/// The group keys of one worker's open windows, shared by those windows: a
+/// row's key is looked up once (not once per window it belongs to), and a
+/// key that comes back window after window keeps its slot. Finished groups'
+/// accumulators are reset and reused. A key with no state is forgotten once
+/// it has had no row in the window that just closed, when more than
+/// [`IDLE_KEYS_KEPT`] keys are idle.
+#[derive(Default)]
+struct GroupTable {
+    index: GroupMap<u32>,
+    slots: Vec<KeySlot>,
+    /// Slots of forgotten keys, for new ones.
+    free: Vec<u32>,
+    /// Slots with no state.
+    idle: usize,
+    /// Reset accumulator sets.
+    spare_accs: Vec<Vec<Box<dyn Accumulator>>>,
+}
+
+impl GroupTable {
+    /// The slot of `key`, made when the key is new.
+    fn slot_of(&mut self, key: &[u8]) -> u32 {
+        if let Some(id) = self.index.get(key) {
+            return *id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.slots.get_mut(id as usize) {
+                    slot.key.clear();
+                    slot.key.extend_from_slice(key);
+                }
+                id
+            }
+            None => {
+                self.slots.push(KeySlot { key: key.to_vec(), states: Vec::new(), last_end: 0 });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key.to_vec(), id);
+        self.idle += 1;
+        id
+    }
+
+    /// Takes the state of slot `id` in window `end` out of the table.
+    fn take(&mut self, id: u32, end: u64) -> Option<(&[u8], GroupAcc)> {
+        let slot = self.slots.get_mut(id as usize)?;
+        let at = slot.states.iter().position(|(e, _)| *e == end)?;
+        let (_, g) = slot.states.remove(at);
+        if slot.states.is_empty() {
+            self.idle += 1;
+        }
+        Some((&slot.key, g))
+    }
+
+    /// Keeps a finished group's accumulators for reuse, if they reset.
+    fn recycle(&mut self, mut accs: Vec<Box<dyn Accumulator>>) {
+        if self.spare_accs.len() < SPARE_ACCS_KEPT && accs.iter_mut().all(|a| a.reset()) {
+            self.spare_accs.push(accs);
+        }
+    }
+
+    /// After window `end` closed: forgets the idle keys that had no row in
+    /// it, when many keys are idle.
+    fn sweep(&mut self, end: u64) {
+        if self.idle <= IDLE_KEYS_KEPT {
+            return;
+        }
+        let (slots, free) = (&mut self.slots, &mut self.free);
+        let mut forgotten = 0;
+        self.index.retain(|_, id| {
+            let Some(slot) = slots.get_mut(*id as usize) else { return false };
+            if slot.states.is_empty() && slot.last_end < end {
+                slot.key = Vec::new();
+                slot.states = Vec::new();
+                free.push(*id);
+                forgotten += 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.idle -= forgotten;
+    }
+
+    /// Forgets everything (the rule stops).
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// One window's groups on one worker: the slots of the [`GroupTable`] that
+/// have a state in it, in the order their first rows came.
 #[derive(Default)]
 struct WindowAcc {
-    groups: GroupMap<GroupAcc>,
+    members: Vec<u32>,
     error: Option<WindowError>,
 }
 
 impl WindowAcc {
     fn fail(&mut self, phase: u8, order: Order, msg: Arc<str>) {
         keep_earliest(&mut self.error, (phase, order, msg));
-    }
-
-    /// The window's groups as partial states (two-phase plans).
-    fn partials(self, end: u64) -> KeyedOut {
-        let groups = self
-            .groups
-            .into_iter()
-            .map(|(key, g)| {
-                let (order, row) = g.first;
-                (key, order, row, g.accs.iter().map(|a| a.partial().unwrap_or_default()).collect())
-            })
-            .collect();
-        KeyedOut::Partials { end, groups, error: self.error }
-    }
-
-    fn finish(self, end: u64) -> KeyedOut {
-        let mut error = self.error;
-        let mut groups = Vec::with_capacity(self.groups.len());
-        for (_, g) in self.groups {
-            let mut values = Vec::with_capacity(g.accs.len());
-            for acc in &g.accs {
-                match acc.finish() {
-                    Ok(v) => values.push(v),
-                    Err(e) => keep_earliest(&mut error, (2, g.first.0, Arc::from(format!("run Select error: {e}")))),
-                }
-            }
-            groups.push((g.first.0, g.first.1, values));
-        }
-        KeyedOut::Window { end, groups, error }
     }
 }
 
@@ -552,6 +629,9 @@ struct Folder {
     clock: Clock,
     /// Send partial states, not finished groups.
     two_phase: bool,
+    /// The GROUP BY keys are columns: a row's key is the same in all its windows.
+    keys_fixed: bool,
+    table: GroupTable,
     ends: Vec<u64>,
     key: Vec<u8>,
     args: Vec<Value>,
@@ -560,6 +640,7 @@ struct Folder {
 impl Folder {
     fn new(plan: Arc<RulePlan>, shape: &PlanShape, pushed_where: bool, clock: Clock, two_phase: bool) -> Self {
         let (keys, aggs) = shape.aggregate.clone().unwrap_or_default();
+        let keys_are_columns = keys.iter().all(|k| matches!(k, ScalarExpr::Column(_)));
         Self {
             ev: Evaluator::new(plan),
             pushed_where: if pushed_where { shape.filter.clone() } else { None },
@@ -577,6 +658,8 @@ impl Folder {
             aggs,
             clock,
             two_phase,
+            keys_fixed: keys_are_columns,
+            table: GroupTable::default(),
             ends: Vec::new(),
             key: Vec::new(),
             args: Vec::new(),
@@ -606,12 +689,14 @@ impl Folder {
         }
         self.ends.clear();
         self.clock.windows_of(x, order.0, row.ts, &mut self.ends);
-        for i in 0..self.ends.len() {
-            let end = self.ends[i];
-            let base = GroupContext { window: Some(self.clock.range(x, end)), ..GroupContext::default() };
+        let Folder { ev, post_where, keys, aggs, arg_kinds, clock, keys_fixed, table, ends, key, args, .. } = self;
+        // The key's slot, once computed (for every window when the key is columns).
+        let mut slot: Option<u32> = None;
+        for &end in ends.iter() {
+            let base = GroupContext { window: Some(clock.range(x, end)), ..GroupContext::default() };
             let w = open.entry(end).or_default();
-            if let Some(f) = &self.post_where {
-                match self.ev.eval_condition(f, row, base) {
+            if let Some(f) = post_where.as_ref() {
+                match ev.eval_condition(f, row, base) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
@@ -620,28 +705,47 @@ impl Folder {
                     }
                 }
             }
-            self.key.clear();
-            let mut failed = None;
-            for k in &self.keys {
-                if let Err(e) = push_key(&mut self.ev, k, row, base, &mut self.key) {
-                    failed = Some(e);
-                    break;
+            let id = match slot {
+                Some(id) if *keys_fixed => id,
+                _ => {
+                    key.clear();
+                    let mut failed = None;
+                    for k in keys.iter() {
+                        if let Err(e) = push_key(ev, k, row, base, key) {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                    if let Some(e) = failed {
+                        w.fail(1, order, Arc::from(format!("run Group By error: {}", e.0)));
+                        continue;
+                    }
+                    let id = table.slot_of(key);
+                    slot = Some(id);
+                    id
                 }
-            }
-            if let Some(e) = failed {
-                w.fail(1, order, Arc::from(format!("run Group By error: {}", e.0)));
-                continue;
-            }
-            let group = match w.groups.get_mut(&self.key) {
-                Some(g) => g,
-                None => w.groups.entry(self.key.clone()).or_insert_with(|| GroupAcc {
-                    first: (order, row.clone()),
-                    accs: self.aggs.iter().map(new_accumulator).collect(),
-                }),
             };
-            for ((a, acc), kind) in self.aggs.iter().zip(group.accs.iter_mut()).zip(&self.arg_kinds) {
+            let Some(ks) = table.slots.get_mut(id as usize) else { continue };
+            let at = match ks.states.iter().position(|(e, _)| *e == end) {
+                Some(at) => at,
+                None => {
+                    let accs = match table.spare_accs.pop() {
+                        Some(accs) => accs,
+                        None => aggs.iter().map(new_accumulator).collect(),
+                    };
+                    if ks.states.is_empty() {
+                        table.idle -= 1;
+                    }
+                    ks.last_end = ks.last_end.max(end);
+                    ks.states.push((end, GroupAcc { first: (order, row.clone()), accs }));
+                    w.members.push(id);
+                    ks.states.len() - 1
+                }
+            };
+            let group = &mut ks.states[at].1;
+            for ((a, acc), kind) in aggs.iter().zip(group.accs.iter_mut()).zip(arg_kinds.iter()) {
                 if let Some(f) = &a.filter
-                    && !self.ev.eval_condition(f, row, base).unwrap_or(false)
+                    && !ev.eval_condition(f, row, base).unwrap_or(false)
                 {
                     continue;
                 }
@@ -662,15 +766,15 @@ impl Folder {
                     }
                     ArgKind::Eval => {}
                 }
-                self.args.clear();
+                args.clear();
                 let mut failed = None;
                 for arg in &a.args {
                     let v = match arg {
                         ScalarExpr::Column(c) => Ok(row.slots.get(c.slot).cloned().unwrap_or(Value::Null)),
-                        other => self.ev.eval(other, row, base),
+                        other => ev.eval(other, row, base),
                     };
                     match v {
-                        Ok(v) => self.args.push(v),
+                        Ok(v) => args.push(v),
                         Err(e) => {
                             failed = Some(format!("run Select error: {}", e.0));
                             break;
@@ -679,7 +783,7 @@ impl Folder {
                 }
                 let failed = match failed {
                     Some(f) => Some(f),
-                    None => acc.update_at(order, &self.args).err().map(|e| format!("run Select error: {e}")),
+                    None => acc.update_at(order, args).err().map(|e| format!("run Select error: {e}")),
                 };
                 if let Some(msg) = failed {
                     w.fail(1, order, Arc::from(msg));
@@ -688,6 +792,43 @@ impl Folder {
             }
         }
         Ok(())
+    }
+
+    /// Closes window `end`: its groups finished (or, two-phase, as partial
+    /// states), their accumulators kept for reuse.
+    fn close(&mut self, end: u64, w: WindowAcc) -> KeyedOut {
+        let WindowAcc { members, mut error } = w;
+        let table = &mut self.table;
+        let out = if self.two_phase {
+            let mut groups = Vec::with_capacity(members.len());
+            for id in members {
+                let Some((key, g)) = table.take(id, end) else { continue };
+                let key = key.to_vec();
+                let (order, row) = g.first;
+                groups.push((key, order, row, g.accs.iter().map(|a| a.partial().unwrap_or_default()).collect()));
+                table.recycle(g.accs);
+            }
+            KeyedOut::Partials { end, groups, error }
+        } else {
+            let mut groups = Vec::with_capacity(members.len());
+            for id in members {
+                let Some((_, g)) = table.take(id, end) else { continue };
+                let mut values = Vec::with_capacity(g.accs.len());
+                for acc in &g.accs {
+                    match acc.finish() {
+                        Ok(v) => values.push(v),
+                        Err(e) => {
+                            keep_earliest(&mut error, (2, g.first.0, Arc::from(format!("run Select error: {e}"))))
+                        }
+                    }
+                }
+                groups.push((g.first.0, g.first.1, values));
+                table.recycle(g.accs);
+            }
+            KeyedOut::Window { end, groups, error }
+        };
+        table.sweep(end);
+        out
     }
 }
 
@@ -700,7 +841,6 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
     mut folder: Folder,
 ) -> Stream<'s, Time, Vec<KeyedOut>> {
     let event_time = folder.clock.event_time;
-    let two_phase = folder.two_phase;
     rows.binary_frontier::<_, CapacityContainerBuilder<Vec<KeyedOut>>, _, _, _, _>(
         alignment,
         pact,
@@ -740,6 +880,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                     // The input closed: the rule stops; nothing is flushed.
                     pending.clear();
                     open.clear();
+                    folder.table.clear();
                     pending_cap = None;
                     open_cap = None;
                     return;
@@ -772,7 +913,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                     }
                     let (end, acc) = entry.remove_entry();
                     if let Some(cap) = open_cap.as_ref() {
-                        output.session(cap).give(if two_phase { acc.partials(end) } else { acc.finish(end) });
+                        output.session(cap).give(folder.close(end, acc));
                     }
                 }
                 match open.keys().next() {
@@ -1029,5 +1170,63 @@ mod tests {
         let ts = end0 + 1_000;
         c.windows_of(x, time::of_ms(ts), ts, &mut out);
         assert_eq!(out, vec![end0 + 5_000, end0 + 10_000]);
+    }
+
+    /// Puts each key in `keys` into window `end` of `table`, as a folded row would.
+    fn fill(table: &mut GroupTable, end: u64, keys: std::ops::Range<u32>) -> WindowAcc {
+        let mut w = WindowAcc::default();
+        for k in keys {
+            let id = table.slot_of(&k.to_le_bytes());
+            let slot = &mut table.slots[id as usize];
+            if slot.states.is_empty() {
+                table.idle -= 1;
+            }
+            slot.last_end = slot.last_end.max(end);
+            let first = ((time::of_ms(end), 0, u64::from(k)), Row::default());
+            slot.states.push((end, GroupAcc { first, accs: Vec::new() }));
+            w.members.push(id);
+        }
+        w
+    }
+
+    /// Closes window `end` of `table` as the folder does.
+    fn close(table: &mut GroupTable, end: u64, w: WindowAcc) -> usize {
+        let mut n = 0;
+        for id in w.members {
+            if let Some((_, g)) = table.take(id, end) {
+                table.recycle(g.accs);
+                n += 1;
+            }
+        }
+        table.sweep(end);
+        n
+    }
+
+    #[test]
+    fn group_table_keeps_returning_keys_and_forgets_absent_ones() {
+        let mut t = GroupTable::default();
+        // Two overlapping windows share the keys' slots.
+        let w10 = fill(&mut t, 10, 0..3000);
+        let w20 = fill(&mut t, 20, 1000..3000);
+        assert_eq!(t.index.len(), 3000);
+        assert_eq!(t.slots[t.index[&1500u32.to_le_bytes().to_vec()] as usize].states.len(), 2);
+        assert_eq!(close(&mut t, 10, w10), 3000);
+        // Keys 0..1000 are idle but had a row in window 10: kept.
+        assert_eq!((t.index.len(), t.idle), (3000, 1000));
+        let w30 = fill(&mut t, 30, 2000..4000);
+        assert_eq!(close(&mut t, 20, w20), 2000);
+        // Idle now: 0..2000 (3000.. has window 30); 0..1000 had no row in window 20.
+        assert_eq!(t.index.len(), 3000);
+        assert!(!t.index.contains_key(&5u32.to_le_bytes().to_vec()));
+        assert!(t.index.contains_key(&1500u32.to_le_bytes().to_vec()));
+        assert_eq!(t.idle, 1000);
+        // Forgotten slots are reused for new keys.
+        let w40 = fill(&mut t, 40, 5000..5500);
+        assert_eq!(t.slots.len(), 4000);
+        assert_eq!(close(&mut t, 30, w30), 2000);
+        assert_eq!(close(&mut t, 40, w40), 500);
+        // Keys idle since before window 40 are forgotten once more than 1,024 are idle.
+        assert_eq!(t.index.len(), 500);
+        assert_eq!(t.idle, 500);
     }
 }

@@ -77,6 +77,11 @@ pub trait Accumulator: Send {
         let _ = state;
         Err("this aggregate cannot merge partial states".into())
     }
+    /// Forgets every row added, as if new; `false` when this accumulator
+    /// cannot (the caller makes a new one instead).
+    fn reset(&mut self) -> bool {
+        false
+    }
 }
 
 /// Whether the accumulators of aggregate `name` have mergeable partial states.
@@ -257,6 +262,10 @@ impl Accumulator for Count {
             _ => Err("malformed partial state of count".into()),
         }
     }
+    fn reset(&mut self) -> bool {
+        self.0 = 0;
+        true
+    }
 }
 
 struct MergeAgg(Map);
@@ -272,6 +281,10 @@ impl Accumulator for MergeAgg {
     }
     fn finish(&self) -> Result<Value, String> {
         Ok(Value::object(self.0.clone()))
+    }
+    fn reset(&mut self) -> bool {
+        self.0.clear();
+        true
     }
 }
 
@@ -303,6 +316,19 @@ struct Collected {
 }
 
 impl Accumulator for Collected {
+    fn reset(&mut self) -> bool {
+        // A large group's vectors are not kept for the next one.
+        const KEEP: usize = 1024;
+        if self.values.capacity() > KEEP || self.extra.capacity() > KEEP {
+            return false;
+        }
+        self.values.clear();
+        self.extra.clear();
+        self.flag = None;
+        self.param = None;
+        true
+    }
+
     fn update(&mut self, args: &[Value]) -> Result<(), String> {
         let v = args.first().cloned().unwrap_or(Value::Null);
         match self.kind {
@@ -780,6 +806,11 @@ impl Accumulator for Running {
         Some(out)
     }
 
+    fn reset(&mut self) -> bool {
+        *self = Running::of(self.kind);
+        true
+    }
+
     fn merge(&mut self, state: &[Value]) -> Result<(), String> {
         let o =
             Running::decode(self.kind, state).ok_or_else(|| format!("malformed partial state of {}", self.name()))?;
@@ -1080,5 +1111,34 @@ mod tests {
             a.update(&[s(c), b(true), row(c)]).expect("update");
         }
         assert_eq!(a.finish().expect("finish"), arr(vec![row("a"), row("b")]));
+    }
+
+    /// A reset accumulator is a fresh one: after rows of another type, a
+    /// rejected value or a failure, the next rows give what they give alone.
+    #[test]
+    fn reset_forgets_the_rows_before() {
+        let before = col(vec![f(1.5), s("x"), i(7), Value::Null]);
+        let after = col(vec![i(3), i(4)]);
+        for name in super::NAMES {
+            let args = |r: &Vec<Value>| match *name {
+                "deduplicate" => vec![r[0].clone(), b(true), r[0].clone()],
+                "last_value" => vec![r[0].clone(), b(false)],
+                "percentile" | "percentile_cont" | "percentile_disc" => vec![r[0].clone(), f(0.5)],
+                _ => r.clone(),
+            };
+            let mut fresh = accumulator(name).expect(name);
+            let mut reused = accumulator(name).expect(name);
+            for r in &before {
+                let _ = reused.update(&args(r));
+            }
+            if !reused.reset() {
+                continue;
+            }
+            for r in &after {
+                fresh.update(&args(r)).expect(name);
+                reused.update(&args(r)).expect(name);
+            }
+            assert_eq!(reused.finish(), fresh.finish(), "{name}");
+        }
     }
 }
