@@ -73,7 +73,7 @@ use crate::window::{Group, GroupQuery, PlanShape, new_accumulator};
 use crate::window_kinds::aligned_window_end;
 use oort_compiler::plan::{AggregateCall, RulePlan, ScalarExpr, TimeUnit, WindowKind};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::Scope;
@@ -589,6 +589,37 @@ impl GroupTable {
     }
 }
 
+/// The open windows of one worker by end, in a vector kept sorted: there
+/// are few (size / hop, plus any a lagging frontier keeps open), and rows
+/// mostly go to the latest ones.
+#[derive(Default)]
+struct OpenWindows(Vec<(u64, WindowAcc)>);
+
+impl OpenWindows {
+    /// Window `end`, opened if new.
+    fn entry(&mut self, end: u64) -> &mut WindowAcc {
+        let at = match self.0.iter().rposition(|(e, _)| *e <= end) {
+            Some(i) if self.0[i].0 == end => i,
+            found => {
+                let i = found.map_or(0, |i| i + 1);
+                self.0.insert(i, (end, WindowAcc::default()));
+                i
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    /// The earliest open window's end.
+    fn first_end(&self) -> Option<u64> {
+        self.0.first().map(|(e, _)| *e)
+    }
+
+    /// Removes the earliest open window if it ends at or before `front`.
+    fn pop_closed(&mut self, front: Time) -> Option<(u64, WindowAcc)> {
+        if self.first_end().is_some_and(|e| time::of_ms(e) <= front) { Some(self.0.remove(0)) } else { None }
+    }
+}
+
 /// One window's groups on one worker: the slots of the [`GroupTable`] that
 /// have a state in it, in the order their first rows came.
 #[derive(Default)]
@@ -667,20 +698,14 @@ impl Folder {
     }
 
     /// Admits one row and adds it to its windows; `Err` is an error to emit at the row's time.
-    fn add(&mut self, x: u64, order: Order, row: Row, open: &mut BTreeMap<u64, WindowAcc>) -> Result<(), Arc<str>> {
+    fn add(&mut self, x: u64, order: Order, row: Row, open: &mut OpenWindows) -> Result<(), Arc<str>> {
         let result = self.add_row(x, order, &row, open);
         // The row is done with (a group's first row is kept as a copy).
         crate::value::recycle_slots(row.slots);
         result
     }
 
-    fn add_row(
-        &mut self,
-        x: u64,
-        order: Order,
-        row: &Row,
-        open: &mut BTreeMap<u64, WindowAcc>,
-    ) -> Result<(), Arc<str>> {
+    fn add_row(&mut self, x: u64, order: Order, row: &Row, open: &mut OpenWindows) -> Result<(), Arc<str>> {
         let g = GroupContext::default();
         for cond in [&self.pushed_where, &self.window_filter].into_iter().flatten() {
             if !self.ev.eval_condition(cond, row, g).map_err(|e| where_error(&e))? {
@@ -694,7 +719,7 @@ impl Folder {
         let mut slot: Option<u32> = None;
         for &end in ends.iter() {
             let base = GroupContext { window: Some(clock.range(x, end)), ..GroupContext::default() };
-            let w = open.entry(end).or_default();
+            let w = open.entry(end);
             if let Some(f) = post_where.as_ref() {
                 match ev.eval_condition(f, row, base) {
                     Ok(true) => {}
@@ -850,9 +875,9 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
             let mut x: Option<u64> = None;
             // Rows waiting for the frontier, each with its release time `order.0`;
             // sorted (stably, so arrival order holds within a time) before release.
-            let mut pending: Vec<(Order, Row)> = Vec::new();
+            let mut pending: VecDeque<(Order, Row)> = VecDeque::new();
             let mut pending_cap: Option<Capability<Time>> = None;
-            let mut open: BTreeMap<u64, WindowAcc> = BTreeMap::new();
+            let mut open = OpenWindows::default();
             let mut open_cap: Option<Capability<Time>> = None;
             move |(input, rows_front), (align_in, align_front), output| {
                 align_in.for_each(|_cap, data| {
@@ -870,7 +895,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                                 if pending_cap.as_ref().is_none_or(|c| cap.time() < c.time()) {
                                     pending_cap = Some(cap.retain(output.output_index()));
                                 }
-                                pending.push(((at, src, seq), row));
+                                pending.push_back(((at, src, seq), row));
                             }
                         }
                     }
@@ -879,7 +904,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                 let Some(front) = front else {
                     // The input closed: the rule stops; nothing is flushed.
                     pending.clear();
-                    open.clear();
+                    open.0.clear();
                     folder.table.clear();
                     pending_cap = None;
                     open_cap = None;
@@ -887,8 +912,12 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                 };
                 let Some(x) = x else { return };
                 // Release, in time order, the rows the frontier has passed.
-                if !pending.is_sorted_by_key(|(order, _)| order.0) {
-                    pending.sort_by_key(|(order, _)| order.0);
+                let (a, b) = pending.as_slices();
+                let sorted = a.is_sorted_by_key(|(order, _)| order.0)
+                    && b.is_sorted_by_key(|(order, _)| order.0)
+                    && (a.is_empty() || b.is_empty() || a[a.len() - 1].0.0 <= b[0].0.0);
+                if !sorted {
+                    pending.make_contiguous().sort_by_key(|(order, _)| order.0);
                 }
                 let ready = pending.partition_point(|(order, _)| order.0 < front);
                 if let Some(pcap) = pending_cap.as_ref()
@@ -907,18 +936,14 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                     }
                     note_open(&open, pcap, &mut open_cap);
                 }
-                while let Some(entry) = open.first_entry() {
-                    if time::of_ms(*entry.key()) > front {
-                        break;
-                    }
-                    let (end, acc) = entry.remove_entry();
+                while let Some((end, acc)) = open.pop_closed(front) {
                     if let Some(cap) = open_cap.as_ref() {
                         output.session(cap).give(folder.close(end, acc));
                     }
                 }
-                match open.keys().next() {
+                match open.first_end() {
                     Some(first) => {
-                        let want = time::of_ms(*first) - 1;
+                        let want = time::of_ms(first) - 1;
                         if let Some(c) = open_cap.as_mut()
                             && *c.time() < want
                         {
@@ -927,7 +952,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                     }
                     None => open_cap = None,
                 }
-                match pending.first().map(|(order, _)| &order.0) {
+                match pending.front().map(|(order, _)| &order.0) {
                     Some(first) => {
                         if let Some(c) = pending_cap.as_mut()
                             && *c.time() < *first
@@ -944,9 +969,9 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
 
 /// Holds a capability just before the end of the earliest open window (so
 /// its groups can be sent at `of_ms(end) - 1`), never before `pcap`.
-fn note_open(open: &BTreeMap<u64, WindowAcc>, pcap: &Capability<Time>, open_cap: &mut Option<Capability<Time>>) {
-    if let Some(first) = open.keys().next() {
-        let want = time::of_ms(*first) - 1;
+fn note_open(open: &OpenWindows, pcap: &Capability<Time>, open_cap: &mut Option<Capability<Time>>) {
+    if let Some(first) = open.first_end() {
+        let want = time::of_ms(first) - 1;
         if open_cap.as_ref().is_none_or(|c| *c.time() > want) {
             *open_cap = Some(pcap.delayed(&want.max(*pcap.time())));
         }
@@ -1070,7 +1095,11 @@ fn finish<'s>(
                             }
                             KeyedOut::Window { end, groups, error } => {
                                 let c = collected.entry(end).or_default();
-                                c.groups.extend(groups);
+                                if c.groups.is_empty() {
+                                    c.groups = groups;
+                                } else {
+                                    c.groups.extend(groups);
+                                }
                                 if let Some((p, o, e)) = error {
                                     c.fail(p, o, e);
                                 }

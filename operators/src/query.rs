@@ -108,6 +108,19 @@ impl Projector {
     /// set-returning function (`unnest`) expands it. Errors carry eKuiper's
     /// `run Select error: …` text.
     pub fn project(&self, ev: &mut Evaluator, row: &Row, g: GroupContext) -> Result<Vec<OutRow>, Arc<str>> {
+        let mut rows = Vec::with_capacity(1);
+        self.project_into(ev, row, g, &mut rows)?;
+        Ok(rows)
+    }
+
+    /// [`project`](Self::project), appending the rows to `rows`.
+    pub fn project_into(
+        &self,
+        ev: &mut Evaluator,
+        row: &Row,
+        g: GroupContext,
+        rows: &mut Vec<OutRow>,
+    ) -> Result<(), Arc<str>> {
         let mut out: OutRow = Vec::with_capacity(self.items.len());
         let mut unnest: Option<Arc<Vec<Value>>> = None;
         for (i, item) in self.items.iter().enumerate() {
@@ -142,39 +155,34 @@ impl Projector {
                 }
             }
         }
-        let rows = match unnest {
-            None => vec![out],
-            Some(values) => values
-                .iter()
-                .map(|v| {
-                    let mut r: OutRow = Vec::with_capacity(out.len() + 2);
-                    let name = self.unnest_name();
-                    match v {
-                        Value::Object(m) => {
-                            for (k, x) in m.iter() {
-                                put(&mut r, Arc::from(k.as_str()), x.clone());
-                            }
-                        }
-                        other => put(&mut r, name, other.clone()),
-                    }
-                    for (k, x) in out.iter() {
-                        if !r.iter().any(|(rk, _)| rk == k) {
-                            r.push((k.clone(), x.clone()));
+        let first = rows.len();
+        match unnest {
+            None => rows.push(out),
+            Some(values) => rows.extend(values.iter().map(|v| {
+                let mut r: OutRow = Vec::with_capacity(out.len() + 2);
+                let name = self.unnest_name();
+                match v {
+                    Value::Object(m) => {
+                        for (k, x) in m.iter() {
+                            put(&mut r, Arc::from(k.as_str()), x.clone());
                         }
                     }
-                    r
-                })
-                .collect(),
-        };
-        Ok(rows
-            .into_iter()
-            .map(|mut r| {
-                if !self.send_nil {
-                    r.retain(|(_, v)| !v.is_null());
+                    other => put(&mut r, name, other.clone()),
+                }
+                for (k, x) in out.iter() {
+                    if !r.iter().any(|(rk, _)| rk == k) {
+                        r.push((k.clone(), x.clone()));
+                    }
                 }
                 r
-            })
-            .collect())
+            })),
+        }
+        if !self.send_nil {
+            for r in &mut rows[first..] {
+                r.retain(|(_, v)| !v.is_null());
+            }
+        }
+        Ok(())
     }
 
     fn unnest_name(&self) -> Arc<str> {

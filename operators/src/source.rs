@@ -218,6 +218,7 @@ fn type_name(ty: &FieldType) -> &'static str {
 }
 
 /// Whether `v` is null or already of type `ty`: [`convert`] keeps it as it is.
+#[inline]
 fn has_type(v: &Value, ty: &FieldType) -> bool {
     matches!(
         (ty, v),

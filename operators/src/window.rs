@@ -639,9 +639,8 @@ impl GroupQuery {
             self.ev.restore_memo(memo);
             let mut ctx = group_context(g, window, aggregated, end);
             ctx.row_number = i as u64 + 1;
-            match self.projector.project(&mut self.ev, first, ctx) {
-                Ok(rows) => out.extend(rows),
-                Err(e) => return self.error(e),
+            if let Err(e) = self.projector.project_into(&mut self.ev, first, ctx, &mut out) {
+                return self.error(e);
             }
         }
         // `last_agg_hit_*` count the groups emitted by an aggregating or HAVING query.
