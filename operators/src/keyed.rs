@@ -69,7 +69,7 @@ use crate::render::{EmissionStream, ItemStream, Stream};
 use crate::source::Item;
 use crate::time::{self, Time};
 use crate::value::{Row, Value};
-use crate::window::{Group, GroupQuery, PlanShape, new_accumulator};
+use crate::window::{GroupQuery, PlanShape, new_accumulator};
 use crate::window_kinds::aligned_window_end;
 use oort_compiler::plan::{AggregateCall, RulePlan, ScalarExpr, TimeUnit, WindowKind};
 use serde::{Deserialize, Serialize};
@@ -296,7 +296,7 @@ pub fn render<'s>(
     // Only HAVING, ORDER BY and SELECT of the query run on the merged groups.
     let mut query = GroupQuery::new(plan.clone(), shape);
     let post_filter = shape.filter.is_some() && !pushed_where;
-    let emit = move |groups, window| query.emit_groups(groups, window);
+    let emit = move |groups, window| query.emit_finished(groups, window);
     Ok(finish(keyed, alignment, clock, worker, post_filter, aggs, emit))
 }
 
@@ -762,7 +762,7 @@ impl Folder {
                         table.idle -= 1;
                     }
                     ks.last_end = ks.last_end.max(end);
-                    ks.states.push((end, GroupAcc { first: (order, row.clone()), accs }));
+                    ks.states.push((end, GroupAcc { first: (order, crate::value::copy_row(row)), accs }));
                     w.members.push(id);
                     ks.states.len() - 1
                 }
@@ -1056,7 +1056,7 @@ fn finish<'s>(
     worker: usize,
     post_filter: bool,
     aggs: Vec<AggregateCall>,
-    mut emit: impl FnMut(Vec<Group>, Option<(u64, u64)>) -> Option<Emission> + 'static,
+    mut emit: impl FnMut(Vec<(Order, Row, Vec<Value>)>, Option<(u64, u64)>) -> Option<Emission> + 'static,
 ) -> EmissionStream<'s> {
     keyed.binary_frontier::<_, CapacityContainerBuilder<Vec<Emission>>, _, _, _, _>(
         alignment,
@@ -1149,8 +1149,6 @@ fn finish<'s>(
                             None
                         } else {
                             groups.sort_by_key(|(o, _, _)| *o);
-                            let groups =
-                                groups.into_iter().map(|(_, row, values)| Group::finished(row, values)).collect();
                             emit(groups, Some(clock.range(x, d)))
                         };
                         if let (Some(e), Some(cap)) = (emission, hold.as_ref()) {

@@ -539,16 +539,28 @@ pub fn recycle_slots(mut slots: Vec<Value>) {
     });
 }
 
-/// `width` null slots, in a recycled vector when there is one.
-fn null_slots(width: usize) -> Vec<Value> {
-    let spare = SPARE_SLOTS.with(|spare| {
+/// A recycled (empty) slot vector, when there is one.
+fn spare_slots() -> Option<Vec<Value>> {
+    SPARE_SLOTS.with(|spare| {
         let mut spare = spare.try_borrow_mut().ok()?;
         let slots = spare.0.pop()?;
         spare.1 -= slots.capacity();
         Some(slots)
-    });
+    })
+}
+
+/// A copy of a row (its slot vector recycled when there is one): for rows
+/// kept beyond their batch, such as a group's first row.
+pub fn copy_row(row: &Row) -> Row {
+    let mut slots = spare_slots().unwrap_or_else(|| Vec::with_capacity(row.slots.len()));
+    slots.extend_from_slice(&row.slots);
+    Row { slots, meta: row.meta.clone(), ts: row.ts }
+}
+
+/// `width` null slots, in a recycled vector when there is one.
+fn null_slots(width: usize) -> Vec<Value> {
     // A fresh vector is allocated at its final size (no growth path).
-    let mut slots = spare.unwrap_or_else(|| Vec::with_capacity(width));
+    let mut slots = spare_slots().unwrap_or_else(|| Vec::with_capacity(width));
     // Built in place: `resize` would clone a `Null` into every slot.
     slots.extend(std::iter::repeat_with(|| Value::Null).take(width));
     slots

@@ -566,6 +566,48 @@ impl GroupQuery {
         self.emit_groups(groups, window)
     }
 
+    /// [`emit_groups`](Self::emit_groups) for groups known by their first
+    /// row and finished aggregates (the keyed path), in this order; the
+    /// first element of each is ignored. Without HAVING and ORDER BY the
+    /// groups are projected as they are, and their first rows' slot vectors
+    /// go back to this thread's decoders.
+    pub(crate) fn emit_finished<O>(
+        &mut self,
+        groups: Vec<(O, Row, Vec<Value>)>,
+        window: Option<(u64, u64)>,
+    ) -> Option<Emission> {
+        if self.shape.having.is_some() || !self.shape.sort.is_empty() {
+            let groups = groups.into_iter().map(|(_, row, values)| Group::finished(row, values)).collect();
+            return self.emit_groups(groups, window);
+        }
+        let end = window.map(|w| w.1);
+        let aggregated = self.shape.aggregate.is_some();
+        let mut out: Vec<OutRow> = Vec::with_capacity(groups.len());
+        crate::functions::other::take_delay();
+        let mut failed = None;
+        for (i, (_, first, aggregates)) in groups.into_iter().enumerate() {
+            if failed.is_none() {
+                self.ev.restore_memo(&[]);
+                let ctx = GroupContext {
+                    aggregates: &aggregates,
+                    window,
+                    row_number: i as u64 + 1,
+                    group_time: if aggregated { end } else { None },
+                };
+                failed = self.projector.project_into(&mut self.ev, &first, ctx, &mut out).err();
+            }
+            crate::value::recycle_slots(first.slots);
+        }
+        if let Some(e) = failed {
+            return self.error(e);
+        }
+        if aggregated && !out.is_empty() {
+            self.ev.hits.agg_hit_count += 1;
+            self.ev.hits.agg_hit_time = end.unwrap_or(0) as i64;
+        }
+        Some(Emission::rows(out))
+    }
+
     /// HAVING, ORDER BY and SELECT over the groups of one window (in their
     /// first-row order), then the `last_agg_hit_*` counters.
     pub(crate) fn emit_groups(&mut self, mut groups: Vec<Group>, window: Option<(u64, u64)>) -> Option<Emission> {
