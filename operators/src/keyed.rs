@@ -220,14 +220,20 @@ impl Clock {
         aligned_window_end(x, self.raw_interval, self.unit)
     }
 
-    /// The time the window ending at `end` follows (eKuiper's `triggerTime`).
-    fn previous(&self, x: u64, end: u64) -> i64 {
-        if end <= self.first_end(x) { x as i64 } else { (end - self.hop) as i64 }
+    /// The time the window ending at `end` follows (eKuiper's `triggerTime`);
+    /// `end0` is [`first_end`](Self::first_end)`(x)`.
+    fn previous(&self, end0: u64, x: u64, end: u64) -> i64 {
+        if end <= end0 { x as i64 } else { (end - self.hop) as i64 }
     }
 
     /// `(window_start, window_end)` of the window ending at `end`.
     pub fn range(&self, x: u64, end: u64) -> (u64, u64) {
-        let previous = self.previous(x, end);
+        self.range_from(self.first_end(x), x, end)
+    }
+
+    /// [`range`](Self::range) with `end0` = [`first_end`](Self::first_end)`(x)` known.
+    fn range_from(&self, end0: u64, x: u64, end: u64) -> (u64, u64) {
+        let previous = self.previous(end0, x, end);
         let mut start = if self.overlapping { previous - self.hop as i64 } else { previous };
         if start <= 0 {
             start = end as i64 - self.size as i64;
@@ -236,8 +242,8 @@ impl Clock {
     }
 
     /// The oldest timestamp a hopping window ending at `end` keeps.
-    fn left(&self, x: u64, end: u64) -> i64 {
-        let previous = self.previous(x, end);
+    fn left(&self, end0: u64, x: u64, end: u64) -> i64 {
+        let previous = self.previous(end0, x, end);
         let end = end as i64;
         let drift = if self.event_time || previous == 0 { 0 } else { end - previous - self.hop as i64 };
         end - self.size as i64 - drift
@@ -245,7 +251,11 @@ impl Clock {
 
     /// The window ends a row released at `at` with timestamp `ts` belongs to.
     pub fn windows_of(&self, x: u64, at: Time, ts: u64, out: &mut Vec<u64>) {
-        let end0 = self.first_end(x);
+        self.windows_from(self.first_end(x), x, at, ts, out)
+    }
+
+    /// [`windows_of`](Self::windows_of) with `end0` = [`first_end`](Self::first_end)`(x)` known.
+    fn windows_from(&self, end0: u64, x: u64, at: Time, ts: u64, out: &mut Vec<u64>) {
         let past = time::to_ms(at).max(ts);
         let k = if past < end0 { 0 } else { (past - end0) / self.hop + 1 };
         let mut end = end0 + k * self.hop;
@@ -253,7 +263,7 @@ impl Clock {
             out.push(end);
             return;
         }
-        while ts as i64 >= self.left(x, end) {
+        while ts as i64 >= self.left(end0, x, end) {
             out.push(end);
             end += self.hop;
         }
@@ -644,6 +654,16 @@ enum ArgKind {
     Eval,
 }
 
+impl ArgKind {
+    fn of(a: &AggregateCall) -> Self {
+        match a.args.as_slice() {
+            [ScalarExpr::Wildcard { .. }] if a.name == "count" => Self::CountRows,
+            [ScalarExpr::Column(c)] => Self::Column(c.slot),
+            _ => Self::Eval,
+        }
+    }
+}
+
 static TRUE: Value = Value::Bool(true);
 static NULL: Value = Value::Null;
 
@@ -662,6 +682,14 @@ struct Folder {
     two_phase: bool,
     /// The GROUP BY keys are columns: a row's key is the same in all its windows.
     keys_fixed: bool,
+    /// Some expression is evaluated per row (WHERE after the window, a
+    /// computed key, an aggregate FILTER or computed argument): it gets the
+    /// row's window as context.
+    evaluates: bool,
+    /// `(x, first_end(x))` of the last row.
+    grid: (u64, u64),
+    /// Emptied slot vectors of added rows, for [`Folder::recycle_spent`].
+    spent: Vec<Vec<Value>>,
     table: GroupTable,
     ends: Vec<u64>,
     key: Vec<u8>,
@@ -672,24 +700,25 @@ impl Folder {
     fn new(plan: Arc<RulePlan>, shape: &PlanShape, pushed_where: bool, clock: Clock, two_phase: bool) -> Self {
         let (keys, aggs) = shape.aggregate.clone().unwrap_or_default();
         let keys_are_columns = keys.iter().all(|k| matches!(k, ScalarExpr::Column(_)));
+        let post_where = if pushed_where { None } else { shape.filter.clone() };
+        let arg_kinds: Vec<ArgKind> = aggs.iter().map(ArgKind::of).collect();
+        let evaluates = post_where.is_some()
+            || !keys_are_columns
+            || aggs.iter().zip(&arg_kinds).any(|(a, k)| a.filter.is_some() || matches!(k, ArgKind::Eval));
         Self {
             ev: Evaluator::new(plan),
             pushed_where: if pushed_where { shape.filter.clone() } else { None },
             window_filter: shape.window.as_ref().and_then(|w| w.filter.clone()),
-            post_where: if pushed_where { None } else { shape.filter.clone() },
+            post_where,
             keys,
-            arg_kinds: aggs
-                .iter()
-                .map(|a| match a.args.as_slice() {
-                    [ScalarExpr::Wildcard { .. }] if a.name == "count" => ArgKind::CountRows,
-                    [ScalarExpr::Column(c)] => ArgKind::Column(c.slot),
-                    _ => ArgKind::Eval,
-                })
-                .collect(),
+            arg_kinds,
             aggs,
             clock,
             two_phase,
             keys_fixed: keys_are_columns,
+            evaluates,
+            grid: (u64::MAX, 0),
+            spent: Vec::new(),
             table: GroupTable::default(),
             ends: Vec::new(),
             key: Vec::new(),
@@ -700,9 +729,18 @@ impl Folder {
     /// Admits one row and adds it to its windows; `Err` is an error to emit at the row's time.
     fn add(&mut self, x: u64, order: Order, row: Row, open: &mut OpenWindows) -> Result<(), Arc<str>> {
         let result = self.add_row(x, order, &row, open);
-        // The row is done with (a group's first row is kept as a copy).
-        crate::value::recycle_slots(row.slots);
+        // The row is done with (a group's first row is kept as a copy): its
+        // values go now, its vector back to the decoders with the batch's.
+        let mut slots = row.slots;
+        slots.clear();
+        self.spent.push(slots);
         result
+    }
+
+    /// Gives the emptied slot vectors of the rows added so far back to this
+    /// thread's decoders.
+    fn recycle_spent(&mut self) {
+        crate::value::recycle_all_slots(&mut self.spent);
     }
 
     fn add_row(&mut self, x: u64, order: Order, row: &Row, open: &mut OpenWindows) -> Result<(), Arc<str>> {
@@ -712,13 +750,21 @@ impl Folder {
                 return Ok(());
             }
         }
+        if self.grid.0 != x {
+            self.grid = (x, self.clock.first_end(x));
+        }
+        let end0 = self.grid.1;
         self.ends.clear();
-        self.clock.windows_of(x, order.0, row.ts, &mut self.ends);
-        let Folder { ev, post_where, keys, aggs, arg_kinds, clock, keys_fixed, table, ends, key, args, .. } = self;
+        self.clock.windows_from(end0, x, order.0, row.ts, &mut self.ends);
+        let Folder {
+            ev, post_where, keys, aggs, arg_kinds, clock, keys_fixed, evaluates, table, ends, key, args, ..
+        } = self;
         // The key's slot, once computed (for every window when the key is columns).
         let mut slot: Option<u32> = None;
         for &end in ends.iter() {
-            let base = GroupContext { window: Some(clock.range(x, end)), ..GroupContext::default() };
+            // Only evaluated expressions read the window.
+            let window = if *evaluates { Some(clock.range_from(end0, x, end)) } else { None };
+            let base = GroupContext { window, ..GroupContext::default() };
             let w = open.entry(end);
             if let Some(f) = post_where.as_ref() {
                 match ev.eval_condition(f, row, base) {
@@ -934,6 +980,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                             output.session(&pcap.delayed(&at)).give(KeyedOut::RowError(order, e));
                         }
                     }
+                    folder.recycle_spent();
                     note_open(&open, pcap, &mut open_cap);
                 }
                 while let Some((end, acc)) = open.pop_closed(front) {

@@ -539,6 +539,23 @@ pub fn recycle_slots(mut slots: Vec<Value>) {
     });
 }
 
+/// [`recycle_slots`] for emptied vectors gathered in `spent` (which is left
+/// empty): one visit to this thread's pool for all of them.
+pub fn recycle_all_slots(spent: &mut Vec<Vec<Value>>) {
+    SPARE_SLOTS.with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut() {
+            for mut slots in spent.drain(..) {
+                slots.clear();
+                if slots.capacity() > 0 && spare.1 + slots.capacity() <= SPARE_SLOTS_BUDGET {
+                    spare.1 += slots.capacity();
+                    spare.0.push(slots);
+                }
+            }
+        }
+    });
+    spent.clear();
+}
+
 /// A recycled (empty) slot vector, when there is one.
 fn spare_slots() -> Option<Vec<Value>> {
     SPARE_SLOTS.with(|spare| {
