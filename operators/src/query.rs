@@ -121,6 +121,10 @@ impl Projector {
         g: GroupContext,
         rows: &mut Vec<OutRow>,
     ) -> Result<(), Arc<str>> {
+        if let Some(one) = self.project_one(ev, row, g) {
+            rows.push(one?);
+            return Ok(());
+        }
         let mut out: OutRow = Vec::with_capacity(self.items.len());
         let mut unnest: Option<Arc<Vec<Value>>> = None;
         for (i, item) in self.items.iter().enumerate() {
