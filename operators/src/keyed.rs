@@ -469,6 +469,10 @@ impl std::hash::Hasher for GroupKeyHasher {
 /// Group maps keyed by encoded group keys.
 type GroupMap<V> = HashMap<Vec<u8>, V, std::hash::BuildHasherDefault<GroupKeyHasher>>;
 
+/// An encoded group key held in place when short (a device id's is about
+/// 15 bytes): the per-row lookup compares it without following a pointer.
+type KeyBytes = smallvec::SmallVec<[u8; 24]>;
+
 /// Appends the group-key encoding of `expr` for `row`: a column is read in
 /// place (no clone of its value), anything else is evaluated.
 fn push_key(
@@ -518,7 +522,7 @@ const SPARE_ACCS_KEPT: usize = 16_384;
 /// [`IDLE_KEYS_KEPT`] keys are idle.
 #[derive(Default)]
 struct GroupTable {
-    index: GroupMap<u32>,
+    index: HashMap<KeyBytes, u32, std::hash::BuildHasherDefault<GroupKeyHasher>>,
     slots: Vec<KeySlot>,
     /// Slots of forgotten keys, for new ones.
     free: Vec<u32>,
@@ -547,7 +551,7 @@ impl GroupTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(key.to_vec(), id);
+        self.index.insert(KeyBytes::from_slice(key), id);
         self.idle += 1;
         id
     }
@@ -1283,7 +1287,7 @@ mod tests {
         let w10 = fill(&mut t, 10, 0..3000);
         let w20 = fill(&mut t, 20, 1000..3000);
         assert_eq!(t.index.len(), 3000);
-        assert_eq!(t.slots[t.index[&1500u32.to_le_bytes().to_vec()] as usize].states.len(), 2);
+        assert_eq!(t.slots[t.index[&1500u32.to_le_bytes()[..]] as usize].states.len(), 2);
         assert_eq!(close(&mut t, 10, w10), 3000);
         // Keys 0..1000 are idle but had a row in window 10: kept.
         assert_eq!((t.index.len(), t.idle), (3000, 1000));
@@ -1291,8 +1295,8 @@ mod tests {
         assert_eq!(close(&mut t, 20, w20), 2000);
         // Idle now: 0..2000 (3000.. has window 30); 0..1000 had no row in window 20.
         assert_eq!(t.index.len(), 3000);
-        assert!(!t.index.contains_key(&5u32.to_le_bytes().to_vec()));
-        assert!(t.index.contains_key(&1500u32.to_le_bytes().to_vec()));
+        assert!(!t.index.contains_key(&5u32.to_le_bytes()[..]));
+        assert!(t.index.contains_key(&1500u32.to_le_bytes()[..]));
         assert_eq!(t.idle, 1000);
         // Forgotten slots are reused for new keys.
         let w40 = fill(&mut t, 40, 5000..5500);
