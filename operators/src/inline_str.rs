@@ -271,11 +271,13 @@ impl From<Str> for String {
 impl PartialEq for Str {
     #[inline]
     fn eq(&self, other: &Str) -> bool {
-        // SAFETY: reading the bytes of either form as the heap form's two
-        // words (plain integers and a pointer that is not dereferenced).
-        let (a, b) = unsafe { (self.repr.heap, other.repr.heap) };
-        // Same words: the same inline text, or the same allocation.
-        (a.ptr == b.ptr && a.len == b.len) || self.as_str() == other.as_str()
+        if self.is_inline() && other.is_inline() {
+            // SAFETY: both inline forms are live (checked above).
+            let (a, b) = unsafe { (&self.repr.inline, &other.repr.inline) };
+            // The tag holds the length and the bytes past it are zero.
+            return a.tag == b.tag && a.bytes == b.bytes;
+        }
+        self.as_str() == other.as_str()
     }
 }
 
@@ -439,7 +441,8 @@ mod tests {
 
     #[test]
     fn inline_and_heap_forms_agree() {
-        let texts = ["", "a", "b", "d1", "d10", "d2", "é", "abcdefghijklmno", "zz", "A"];
+        let texts =
+            ["", "a", "a\0", "\0", "b", "d1", "d10", "d2", "é", "abcdefghijklmno", "abcdefghijklmnop", "zz", "A"];
         for x in texts {
             let (xi, xh) = (Str::from(x), forced_heap(x));
             assert_eq!(xi, xh, "{x:?}");
