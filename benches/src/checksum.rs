@@ -197,7 +197,6 @@ impl Checksum {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn canonical_form_and_order_independence() {
@@ -220,7 +219,7 @@ mod tests {
         }
         assert_eq!(x, y);
         assert_eq!(x.rows, 2);
-        let s = Value::String(Arc::from("q\"x"));
+        let s = Value::str("q\"x");
         w.begin();
         w.value("s", &s);
         assert_eq!(w.end(), br#"{"s":"q\"x"}"#);

@@ -8,14 +8,15 @@
 //! over checking only the grammar serde_json checks when it ignores a value
 //! (nested objects and arrays included); numbers are parsed eight digits at
 //! a time, floats through Clinger's exact fast path or else the standard
-//! library; short strings come from a small cache, so a repeated device id
-//! is one shared allocation. Whenever it meets something it does not handle
+//! library; short strings (device ids) are stored inline, and longer ones
+//! up to 48 bytes come from a small cache, so a repeated one is one shared
+//! allocation. Whenever it meets something it does not handle
 //! exactly as serde_json would — an escape in a key or a read string, a read
 //! nested value, an unusual number, malformed input — it gives up (`None`)
 //! and the caller decodes the record with serde_json, so every value and
 //! every error message is serde_json's.
 
-use crate::value::{RowDecoder, Value};
+use crate::value::{RowDecoder, Str, Value};
 use std::sync::Arc;
 
 /// What a decoder's scanner keeps from one record to the next: the keys in
@@ -552,11 +553,13 @@ fn skip_key(bytes: &[u8], i: usize) -> Option<usize> {
 
 // ---------------------------------------------------------------- strings
 
-/// A bounded cache of short strings, so that the values a stream repeats
-/// (device ids, states) are allocated once: a two-way set-associative table
-/// of at most [`StringCache::MAX_ENTRIES`] strings of at most
-/// [`StringCache::MAX_LEN`] bytes, grown from a small start; on a conflict
-/// the newer string replaces one of the two.
+/// A bounded cache of strings too long to be stored inline but still
+/// short, so that the values a stream repeats (longer ids, states) are
+/// allocated once: a two-way set-associative table of at most
+/// [`StringCache::MAX_ENTRIES`] strings of at most [`StringCache::MAX_LEN`]
+/// bytes, grown from a small start; on a conflict the newer string replaces
+/// one of the two. Strings of at most [`Str::INLINE_CAP`] bytes are inline
+/// values and bypass the cache (no lookup, no shared count).
 #[derive(Debug, Clone, Default)]
 struct StringCache {
     table: Vec<Option<Arc<str>>>,
@@ -572,6 +575,9 @@ impl StringCache {
     /// string needs no second check).
     #[inline(always)]
     fn value(&mut self, bytes: &[u8]) -> Option<Value> {
+        if bytes.len() <= Str::INLINE_CAP {
+            return Str::inline_from_utf8(bytes).map(Value::String);
+        }
         if bytes.len() > Self::MAX_LEN {
             return std::str::from_utf8(bytes).ok().map(Value::str);
         }
@@ -581,17 +587,17 @@ impl StringCache {
             if let Some(s) = a
                 && crate::value::short_eq(s.as_bytes(), bytes)
             {
-                return Some(Value::String(s.clone()));
+                return Some(Value::String(Str::from(s.clone())));
             }
             if let Some(s) = b
                 && crate::value::short_eq(s.as_bytes(), bytes)
             {
-                return Some(Value::String(s.clone()));
+                return Some(Value::String(Str::from(s.clone())));
             }
         }
         let s: Arc<str> = Arc::from(std::str::from_utf8(bytes).ok()?);
         self.insert(h, s.clone());
-        Some(Value::String(s))
+        Some(Value::String(Str::from(s)))
     }
 
     fn insert(&mut self, h: usize, s: Arc<str>) {
@@ -741,16 +747,31 @@ mod tests {
     #[test]
     fn string_cache_shares_and_stays_bounded() {
         let mut cache = StringCache::default();
+        // Short strings are inline and bypass the cache.
         let (Some(Value::String(a)), Some(Value::String(b))) = (cache.value(b"d42"), cache.value(b"d42")) else {
             panic!("not strings")
         };
-        assert!(Arc::ptr_eq(&a, &b));
+        assert!(a.is_inline() && b.is_inline() && a == b);
+        assert!(cache.table.is_empty());
+        let fifteen = "f".repeat(Str::INLINE_CAP);
+        assert!(matches!(cache.value(fifteen.as_bytes()), Some(Value::String(s)) if s.is_inline() && *s == *fifteen));
+        assert_eq!(cache.value(b"\xff"), None);
+        assert_eq!(cache.value("\u{e9}t\u{e9}".as_bytes()), Some(Value::str("\u{e9}t\u{e9}")));
+        assert!(cache.table.is_empty());
+        // Longer ones are shared.
+        let sixteen = "s".repeat(Str::INLINE_CAP + 1);
+        let (Some(Value::String(a)), Some(Value::String(b))) =
+            (cache.value(sixteen.as_bytes()), cache.value(sixteen.as_bytes()))
+        else {
+            panic!("not strings")
+        };
+        assert!(!a.is_inline() && Str::ptr_eq(&a, &b));
         for i in 0..10_000 {
-            let s = format!("device-{i}");
+            let s = format!("device-number-{i:05}");
             assert_eq!(cache.value(s.as_bytes()), Some(Value::str(&s)));
         }
         assert!(cache.table.len() <= StringCache::MAX_ENTRIES);
-        assert_eq!(cache.value(b"\xff"), None);
+        assert_eq!(cache.value(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"), None);
         let long = "y".repeat(60);
         assert_eq!(cache.value(long.as_bytes()), Some(Value::str(&long)));
     }

@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod functions;
+pub mod inline_str;
 pub mod join;
 mod json_scan;
 pub mod keyed;

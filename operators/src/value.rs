@@ -3,9 +3,10 @@
 //!
 //! `Value` keeps eKuiper's distinction between integers and floats (`3` is an
 //! `Int`, `3.0` a `Float`), so arithmetic and equality behave as in eKuiper.
-//! Strings, bytes, arrays and objects are reference-counted: a row copied into
-//! several windows, or a string passed from input to output unchanged, is not
-//! copied again.
+//! Strings are a [`Str`]: short ones inline (no allocation, no reference
+//! count), longer ones reference-counted; bytes, arrays and objects are
+//! reference-counted: a row copied into several windows, or a string passed
+//! from input to output unchanged, is not copied again.
 //!
 //! JSON enters through [`decode_value`] / [`RowDecoder`]: records go
 //! through the scanner of `json_scan` when their read fields hold scalars,
@@ -14,6 +15,7 @@
 //! The derived serde impls are the *exchange* encoding between timely workers
 //! (bincode), not JSON.
 
+pub use crate::inline_str::Str;
 use crate::json_scan::{self, ScanState};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -36,8 +38,8 @@ pub enum Value {
     Int(i64),
     /// 64-bit float.
     Float(f64),
-    /// UTF-8 text.
-    String(Arc<str>),
+    /// UTF-8 text (inline when short, see [`Str`]).
+    String(Str),
     /// Raw bytes (`BYTEA`, binary payloads).
     Bytes(Arc<[u8]>),
     /// Array.
@@ -49,7 +51,7 @@ pub enum Value {
 impl Value {
     /// A string value.
     pub fn str(s: &str) -> Value {
-        Value::String(Arc::from(s))
+        Value::String(Str::from(s))
     }
 
     /// An array value.
@@ -227,7 +229,7 @@ impl From<&str> for Value {
 }
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::String(Arc::from(s))
+        Value::String(Str::from(s))
     }
 }
 impl From<i64> for Value {
@@ -857,11 +859,24 @@ mod tests {
         for input in inputs {
             assert_scanner_agrees(&d, input);
         }
-        // The same string decoded twice is one shared allocation.
+        // A short string decoded is inline; a longer one decoded twice is
+        // one shared allocation.
         let a = d.decode(br#"{"deviceId":"d42"}"#).unwrap();
-        let b = d.decode(br#"{"deviceId":"d42"}"#).unwrap();
+        let Value::String(a) = &a[0] else { panic!("not a string") };
+        assert!(a.is_inline());
+        let a = d.decode(br#"{"deviceId":"device-0000000042"}"#).unwrap();
+        let b = d.decode(br#"{"deviceId":"device-0000000042"}"#).unwrap();
         let (Value::String(a), Value::String(b)) = (&a[0], &b[0]) else { panic!("not strings") };
-        assert!(Arc::ptr_eq(a, b));
+        assert!(!a.is_inline());
+        assert!(Str::ptr_eq(a, b));
+    }
+
+    /// Strings inline keep `Value` at three words.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn value_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Str>(), 16);
     }
 
     #[test]

@@ -24,7 +24,6 @@
 
 use super::{go_tv, go_v};
 use crate::value::{Map, Value};
-use std::sync::Arc;
 
 /// Names of the aggregates [`new`] knows.
 pub(super) const NAMES: &[&str] = &[
@@ -424,7 +423,7 @@ enum RunningValue {
     Int(i64),
     /// `sum`/`avg`: the total; `min`/`max`: the best value that is not NaN (NaN while there is none).
     Float(f64),
-    Str(Arc<str>),
+    Str(crate::value::Str),
 }
 
 /// How the first non-null value types a [`Running`] aggregate.

@@ -25,7 +25,7 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
             let now = ctx.clock.now_ms();
             let record = |(t, m): super::MemoryMessage| {
                 let mut meta = Meta::new();
-                meta.insert("topic".into(), Value::String(t));
+                meta.insert("topic".into(), Value::String(t.into()));
                 SourceRecord { payload: Payload::Object(m), meta: Some(Arc::new(meta)), ts: now }
             };
             let mut batch = vec![record(first)];
