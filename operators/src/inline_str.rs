@@ -9,7 +9,7 @@
 //! Longer strings keep the old behaviour (one shared allocation).
 //!
 //! Layout: a `repr(C)` union of the `Arc<str>`'s data pointer and length, and
-//! of the inline bytes followed (in memory order, on either endianness) by one
+//! of the inline bytes followed (in memory order; little-endian targets) by one
 //! tag byte that overlaps the most significant byte of the length word. The
 //! length of an `Arc<str>` never exceeds `isize::MAX`, so the high bit of that
 //! byte is clear for the heap form; the inline form sets it and keeps its
@@ -46,12 +46,14 @@ union Repr {
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Heap {
-    #[cfg(target_endian = "little")]
     ptr: *const u8,
     len: usize,
-    #[cfg(target_endian = "big")]
-    ptr: *const u8,
 }
+
+// The inline tag is the last byte of the two words: the length word's most
+// significant byte only on little-endian targets.
+#[cfg(not(target_endian = "little"))]
+compile_error!("Str's layout assumes a little-endian target");
 
 /// Inline text: `bytes[..tag & LEN_MASK]` is UTF-8, the rest zero; `tag`
 /// has [`INLINE_BIT`] set and is the most significant byte of `Heap::len`.
