@@ -24,10 +24,14 @@
 //!
 //! `KeyedWindow` keeps no rows: a row waits only until the frontier passes its
 //! time (so each key folds its rows in time order, as the single-worker path
-//! does), then updates the accumulators of its (window, key). Once the
+//! does), then updates the accumulators of its (window, key). The keys live in
+//! one `GroupTable` per worker, shared by the open windows: a row's key is
+//! encoded and looked up once however many (hopping) windows it belongs to,
+//! and a key that comes back window after window keeps its slot. Once the
 //! frontier reaches a window's end, the window's groups are finished and sent,
-//! as one message per worker, at `of_ms(end) - 1` to worker 0, and their state
-//! is dropped. `WindowFinish` holds a capability at the next window end and
+//! as one message per worker, at `of_ms(end) - 1` to worker 0; their
+//! accumulators are reset for the next window's groups, and keys that had no
+//! row in that window are forgotten. `WindowFinish` holds a capability at the next window end and
 //! fires each end when its frontier reaches it (every worker's groups have
 //! arrived then), ordering groups by their first row `(time, source worker,
 //! arrival sequence)` — on one worker that is the single-worker path's
@@ -61,7 +65,7 @@
 //! window operator of [`crate::window`].
 
 use crate::eval::{Evaluator, GroupContext};
-use crate::functions::aggregate::{self, PartialState};
+use crate::functions::aggregate::{self, InlineAccumulator, PartialState};
 use crate::functions::{self, Accumulator};
 use crate::join::TableStore;
 use crate::query::{Emission, RenderError, where_error};
@@ -495,7 +499,7 @@ fn push_key(
 /// One group's accumulators in one window.
 struct GroupAcc {
     first: (Order, Row),
-    accs: Vec<Box<dyn Accumulator>>,
+    accs: Vec<InlineAccumulator>,
 }
 
 /// One group key and its states in the open windows it has rows in.
@@ -529,7 +533,7 @@ struct GroupTable {
     /// Slots with no state.
     idle: usize,
     /// Reset accumulator sets.
-    spare_accs: Vec<Vec<Box<dyn Accumulator>>>,
+    spare_accs: Vec<Vec<InlineAccumulator>>,
 }
 
 impl GroupTable {
@@ -568,7 +572,7 @@ impl GroupTable {
     }
 
     /// Keeps a finished group's accumulators for reuse, if they reset.
-    fn recycle(&mut self, mut accs: Vec<Box<dyn Accumulator>>) {
+    fn recycle(&mut self, mut accs: Vec<InlineAccumulator>) {
         if self.spare_accs.len() < SPARE_ACCS_KEPT && accs.iter_mut().all(|a| a.reset()) {
             self.spare_accs.push(accs);
         }
@@ -806,7 +810,7 @@ impl Folder {
                 None => {
                     let accs = match table.spare_accs.pop() {
                         Some(accs) => accs,
-                        None => aggs.iter().map(new_accumulator).collect(),
+                        None => aggs.iter().map(|a| InlineAccumulator::of(&a.name, || new_accumulator(a))).collect(),
                     };
                     if ks.states.is_empty() {
                         table.idle -= 1;

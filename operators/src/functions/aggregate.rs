@@ -237,6 +237,76 @@ pub(super) fn new(name: &str) -> Option<Box<dyn Accumulator>> {
     Some(Box::new(Collected { kind, values: Vec::new(), extra: Vec::new(), flag: None, param: None }))
 }
 
+/// An accumulator held in place: `count`, `sum`, `avg`, `min` and `max`
+/// without a box, any other aggregate boxed. The keyed window keeps one per
+/// aggregate, group and window, in one vector per group: a row's update then
+/// reads the states side by side instead of following a pointer to each.
+pub struct InlineAccumulator(Held);
+
+enum Held {
+    Count(Count),
+    Running(Running),
+    Boxed(Box<dyn Accumulator>),
+}
+
+impl InlineAccumulator {
+    /// The accumulator of aggregate `name`; `boxed` makes the ones not held in place.
+    pub fn of(name: &str, boxed: impl FnOnce() -> Box<dyn Accumulator>) -> Self {
+        Self(match name {
+            "count" => Held::Count(Count(0)),
+            "avg" | "sum" | "min" | "max" => Held::Running(Running::new(name)),
+            _ => Held::Boxed(boxed()),
+        })
+    }
+}
+
+impl Accumulator for InlineAccumulator {
+    #[inline]
+    fn update(&mut self, args: &[Value]) -> Result<(), String> {
+        match &mut self.0 {
+            Held::Count(a) => a.update(args),
+            Held::Running(a) => a.update(args),
+            Held::Boxed(a) => a.update(args),
+        }
+    }
+    fn finish(&self) -> Result<Value, String> {
+        match &self.0 {
+            Held::Count(a) => a.finish(),
+            Held::Running(a) => a.finish(),
+            Held::Boxed(a) => a.finish(),
+        }
+    }
+    #[inline]
+    fn update_at(&mut self, pos: Position, args: &[Value]) -> Result<(), String> {
+        match &mut self.0 {
+            Held::Count(a) => a.update_at(pos, args),
+            Held::Running(a) => a.update_at(pos, args),
+            Held::Boxed(a) => a.update_at(pos, args),
+        }
+    }
+    fn partial(&self) -> Option<Vec<Value>> {
+        match &self.0 {
+            Held::Count(a) => a.partial(),
+            Held::Running(a) => a.partial(),
+            Held::Boxed(a) => a.partial(),
+        }
+    }
+    fn merge(&mut self, state: &[Value]) -> Result<(), String> {
+        match &mut self.0 {
+            Held::Count(a) => a.merge(state),
+            Held::Running(a) => a.merge(state),
+            Held::Boxed(a) => a.merge(state),
+        }
+    }
+    fn reset(&mut self) -> bool {
+        match &mut self.0 {
+            Held::Count(a) => a.reset(),
+            Held::Running(a) => a.reset(),
+            Held::Boxed(a) => a.reset(),
+        }
+    }
+}
+
 struct Count(i64);
 
 impl Accumulator for Count {
@@ -1143,6 +1213,30 @@ mod tests {
                 reused.update(&args(r)).expect(name);
             }
             assert_eq!(reused.finish(), fresh.finish(), "{name}");
+        }
+    }
+
+    /// Held in place or boxed, an aggregate gives the same results, partial
+    /// states and errors.
+    #[test]
+    fn inline_accumulators_are_the_boxed_ones() {
+        let rows = col(vec![i(3), Value::Null, f(2.5), i(-4), s("x")]);
+        for name in super::NAMES {
+            let mut boxed = accumulator(name).expect(name);
+            let mut held = super::InlineAccumulator::of(name, || accumulator(name).expect(name));
+            for (k, r) in rows.iter().enumerate() {
+                let args = match *name {
+                    "deduplicate" => vec![r[0].clone(), b(true), r[0].clone()],
+                    "last_value" => vec![r[0].clone(), b(false)],
+                    "percentile" | "percentile_cont" | "percentile_disc" => vec![r[0].clone(), f(0.5)],
+                    _ => r.clone(),
+                };
+                let pos = (k as u64, 0, k as u64);
+                use super::Accumulator;
+                assert_eq!(held.update_at(pos, &args), boxed.update_at(pos, &args), "{name}");
+                assert_eq!(held.finish(), boxed.finish(), "{name}");
+                assert_eq!(held.partial(), boxed.partial(), "{name}");
+            }
         }
     }
 }
