@@ -638,6 +638,66 @@ impl OpenWindows {
     }
 }
 
+/// Rows waiting for the frontier: one queue per source worker, in arrival
+/// order (sorted by release time, stably, when they came out of order), and
+/// released by merging the queues on `(time, source worker, sequence)` — the
+/// rows' [`Order`]. Rows from several workers arrive interleaved; merging
+/// their queues moves each row once, where sorting one mixed queue moved
+/// them several times.
+#[derive(Default)]
+struct PendingRows {
+    /// Per source worker: its rows, and whether they are in time order.
+    queues: Vec<(VecDeque<(Order, Row)>, bool)>,
+}
+
+impl PendingRows {
+    fn push(&mut self, order: Order, row: Row) {
+        let src = order.1 as usize;
+        if self.queues.len() <= src {
+            self.queues.resize_with(src + 1, || (VecDeque::new(), true));
+        }
+        let (queue, sorted) = &mut self.queues[src];
+        if queue.back().is_some_and(|(o, _)| o.0 > order.0) {
+            *sorted = false;
+        }
+        queue.push_back((order, row));
+    }
+
+    /// Puts each queue in time order (stable: arrival order holds within a time).
+    fn sort(&mut self) {
+        for (queue, sorted) in &mut self.queues {
+            if !*sorted {
+                queue.make_contiguous().sort_by_key(|(o, _)| o.0);
+                *sorted = true;
+            }
+        }
+    }
+
+    /// The earliest waiting row if it is released before `front` ([`sort`](Self::sort) first).
+    fn pop_before(&mut self, front: Time) -> Option<(Order, Row)> {
+        let mut best: Option<(Order, usize)> = None;
+        for (i, (queue, _)) in self.queues.iter().enumerate() {
+            if let Some((o, _)) = queue.front()
+                && o.0 < front
+                && best.is_none_or(|(b, _)| *o < b)
+            {
+                best = Some((*o, i));
+            }
+        }
+        let (_, i) = best?;
+        self.queues.get_mut(i)?.0.pop_front()
+    }
+
+    /// The earliest release time waiting.
+    fn first_time(&self) -> Option<Time> {
+        self.queues.iter().filter_map(|(q, _)| q.front().map(|(o, _)| o.0)).min()
+    }
+
+    fn clear(&mut self) {
+        self.queues.clear();
+    }
+}
+
 /// One window's groups on one worker: the slots of the [`GroupTable`] that
 /// have a state in it, in the order their first rows came.
 #[derive(Default)]
@@ -929,7 +989,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
             let mut x: Option<u64> = None;
             // Rows waiting for the frontier, each with its release time `order.0`;
             // sorted (stably, so arrival order holds within a time) before release.
-            let mut pending: VecDeque<(Order, Row)> = VecDeque::new();
+            let mut pending = PendingRows::default();
             let mut pending_cap: Option<Capability<Time>> = None;
             let mut open = OpenWindows::default();
             let mut open_cap: Option<Capability<Time>> = None;
@@ -949,7 +1009,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                                 if pending_cap.as_ref().is_none_or(|c| cap.time() < c.time()) {
                                     pending_cap = Some(cap.retain(output.output_index()));
                                 }
-                                pending.push_back(((at, src, seq), row));
+                                pending.push((at, src, seq), row);
                             }
                         }
                     }
@@ -965,20 +1025,11 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                     return;
                 };
                 let Some(x) = x else { return };
-                // Release, in time order, the rows the frontier has passed.
-                let (a, b) = pending.as_slices();
-                let sorted = a.is_sorted_by_key(|(order, _)| order.0)
-                    && b.is_sorted_by_key(|(order, _)| order.0)
-                    && (a.is_empty() || b.is_empty() || a[a.len() - 1].0.0 <= b[0].0.0);
-                if !sorted {
-                    pending.make_contiguous().sort_by_key(|(order, _)| order.0);
-                }
-                let ready = pending.partition_point(|(order, _)| order.0 < front);
-                if let Some(pcap) = pending_cap.as_ref()
-                    && ready > 0
-                {
+                // Release, in order, the rows the frontier has passed.
+                pending.sort();
+                if let Some(pcap) = pending_cap.as_ref() {
                     let mut last_at = None;
-                    for (order, row) in pending.drain(..ready) {
+                    while let Some((order, row)) = pending.pop_before(front) {
                         let at = order.0;
                         if last_at.is_some_and(|t| t != at) {
                             note_open(&open, pcap, &mut open_cap);
@@ -988,8 +1039,10 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                             output.session(&pcap.delayed(&at)).give(KeyedOut::RowError(order, e));
                         }
                     }
-                    folder.recycle_spent();
-                    note_open(&open, pcap, &mut open_cap);
+                    if last_at.is_some() {
+                        folder.recycle_spent();
+                        note_open(&open, pcap, &mut open_cap);
+                    }
                 }
                 while let Some((end, acc)) = open.pop_closed(front) {
                     if let Some(cap) = open_cap.as_ref() {
@@ -1007,12 +1060,12 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
                     }
                     None => open_cap = None,
                 }
-                match pending.front().map(|(order, _)| &order.0) {
+                match pending.first_time() {
                     Some(first) => {
                         if let Some(c) = pending_cap.as_mut()
-                            && *c.time() < *first
+                            && *c.time() < first
                         {
-                            c.downgrade(first);
+                            c.downgrade(&first);
                         }
                     }
                     None => pending_cap = None,
