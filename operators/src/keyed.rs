@@ -31,12 +31,13 @@
 //! frontier reaches a window's end, the window's groups are finished and sent,
 //! as one message per worker, at `of_ms(end) - 1` to worker 0; their
 //! accumulators are reset for the next window's groups, and keys that had no
-//! row in that window are forgotten. `WindowFinish` holds a capability at the next window end and
-//! fires each end when its frontier reaches it (every worker's groups have
-//! arrived then), ordering groups by their first row `(time, source worker,
-//! arrival sequence)` — on one worker that is the single-worker path's
-//! first-arrival order; on several it is deterministic for a given
-//! distribution of records over workers (compare results as multisets).
+//! row in that window are forgotten. `WindowFinish` holds a capability at the
+//! next window end and fires each end when its frontier reaches it (every
+//! worker's groups have arrived then), ordering groups by their first row
+//! `(time, source worker, arrival sequence)` — the order rows are folded in —
+//! on one worker that is the single-worker path's first-arrival order; on
+//! several it is deterministic for a given distribution of records over
+//! workers (compare results as multisets).
 //!
 //! **Two-phase plans** (experimental, off unless [`TWO_PHASE_ENV`] is `1`,
 //! until its slowdown on 2 workers is understood). When every aggregate merges partial states
