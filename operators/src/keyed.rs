@@ -561,6 +561,31 @@ impl GroupTable {
         id
     }
 
+    /// The state of slot `id` in window `end`, made by `make` (given a reset
+    /// accumulator set when there is one) and noted in `w` when new.
+    fn state(
+        &mut self,
+        id: u32,
+        end: u64,
+        w: &mut WindowAcc,
+        make: impl FnOnce(Option<Vec<InlineAccumulator>>) -> GroupAcc,
+    ) -> Option<&mut GroupAcc> {
+        let slot = self.slots.get_mut(id as usize)?;
+        let at = match slot.states.iter().position(|(e, _)| *e == end) {
+            Some(at) => at,
+            None => {
+                if slot.states.is_empty() {
+                    self.idle -= 1;
+                }
+                slot.last_end = slot.last_end.max(end);
+                slot.states.push((end, make(self.spare_accs.pop())));
+                w.members.push(id);
+                slot.states.len() - 1
+            }
+        };
+        Some(&mut slot.states[at].1)
+    }
+
     /// Takes the state of slot `id` in window `end` out of the table.
     fn take(&mut self, id: u32, end: u64) -> Option<(&[u8], GroupAcc)> {
         let slot = self.slots.get_mut(id as usize)?;
@@ -865,24 +890,14 @@ impl Folder {
                     id
                 }
             };
-            let Some(ks) = table.slots.get_mut(id as usize) else { continue };
-            let at = match ks.states.iter().position(|(e, _)| *e == end) {
-                Some(at) => at,
-                None => {
-                    let accs = match table.spare_accs.pop() {
-                        Some(accs) => accs,
-                        None => aggs.iter().map(|a| InlineAccumulator::of(&a.name, || new_accumulator(a))).collect(),
-                    };
-                    if ks.states.is_empty() {
-                        table.idle -= 1;
-                    }
-                    ks.last_end = ks.last_end.max(end);
-                    ks.states.push((end, GroupAcc { first: (order, crate::value::copy_row(row)), accs }));
-                    w.members.push(id);
-                    ks.states.len() - 1
-                }
+            let Some(group) = table.state(id, end, w, |spare| GroupAcc {
+                first: (order, crate::value::copy_row(row)),
+                accs: spare.unwrap_or_else(|| {
+                    aggs.iter().map(|a| InlineAccumulator::of(&a.name, || new_accumulator(a))).collect()
+                }),
+            }) else {
+                continue;
             };
-            let group = &mut ks.states[at].1;
             for ((a, acc), kind) in aggs.iter().zip(group.accs.iter_mut()).zip(arg_kinds.iter()) {
                 if let Some(f) = &a.filter
                     && !ev.eval_condition(f, row, base).unwrap_or(false)
@@ -972,8 +987,9 @@ impl Folder {
     }
 }
 
-/// Rows released in time order into per-(window, key) accumulators; a
-/// window's groups leave (and its state is freed) once the frontier reaches its end.
+/// Rows released in order into per-(window, key) accumulators; a window's
+/// groups leave (and their accumulators are reset for reuse) once the
+/// frontier reaches its end.
 fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
     rows: Stream<'s, Time, Vec<TagOut>>,
     alignment: Stream<'s, Time, Vec<u64>>,
@@ -988,8 +1004,7 @@ fn keyed_window<'s, P: ParallelizationContract<Time, Vec<TagOut>>>(
         "KeyedWindow",
         move |_initial, _info| {
             let mut x: Option<u64> = None;
-            // Rows waiting for the frontier, each with its release time `order.0`;
-            // sorted (stably, so arrival order holds within a time) before release.
+            // Rows waiting for the frontier, each with its release time `order.0`.
             let mut pending = PendingRows::default();
             let mut pending_cap: Option<Capability<Time>> = None;
             let mut open = OpenWindows::default();
@@ -1313,14 +1328,8 @@ mod tests {
         let mut w = WindowAcc::default();
         for k in keys {
             let id = table.slot_of(&k.to_le_bytes());
-            let slot = &mut table.slots[id as usize];
-            if slot.states.is_empty() {
-                table.idle -= 1;
-            }
-            slot.last_end = slot.last_end.max(end);
             let first = ((time::of_ms(end), 0, u64::from(k)), Row::default());
-            slot.states.push((end, GroupAcc { first, accs: Vec::new() }));
-            w.members.push(id);
+            table.state(id, end, &mut w, |_| GroupAcc { first, accs: Vec::new() });
         }
         w
     }

@@ -526,17 +526,10 @@ const SPARE_SLOTS_BUDGET: usize = 1 << 19;
 /// Gives the slot vector of a row that is done with back for reuse by the
 /// decoders of this thread (its values are dropped now): a row then costs
 /// no allocation and no free.
-pub fn recycle_slots(mut slots: Vec<Value>) {
-    slots.clear();
-    if slots.capacity() == 0 {
-        return;
-    }
+pub fn recycle_slots(slots: Vec<Value>) {
     SPARE_SLOTS.with(|spare| {
-        if let Ok(mut spare) = spare.try_borrow_mut()
-            && spare.1 + slots.capacity() <= SPARE_SLOTS_BUDGET
-        {
-            spare.1 += slots.capacity();
-            spare.0.push(slots);
+        if let Ok(mut spare) = spare.try_borrow_mut() {
+            keep_spare(&mut spare, slots);
         }
     });
 }
@@ -546,16 +539,22 @@ pub fn recycle_slots(mut slots: Vec<Value>) {
 pub fn recycle_all_slots(spent: &mut Vec<Vec<Value>>) {
     SPARE_SLOTS.with(|spare| {
         if let Ok(mut spare) = spare.try_borrow_mut() {
-            for mut slots in spent.drain(..) {
-                slots.clear();
-                if slots.capacity() > 0 && spare.1 + slots.capacity() <= SPARE_SLOTS_BUDGET {
-                    spare.1 += slots.capacity();
-                    spare.0.push(slots);
-                }
+            for slots in spent.drain(..) {
+                keep_spare(&mut spare, slots);
             }
         }
     });
     spent.clear();
+}
+
+/// Empties `slots` and keeps it in a thread's pool `spare` if the pool's
+/// budget allows (else it is freed).
+fn keep_spare(spare: &mut (Vec<Vec<Value>>, usize), mut slots: Vec<Value>) {
+    slots.clear();
+    if slots.capacity() > 0 && spare.1 + slots.capacity() <= SPARE_SLOTS_BUDGET {
+        spare.1 += slots.capacity();
+        spare.0.push(slots);
+    }
 }
 
 /// A recycled (empty) slot vector, when there is one.

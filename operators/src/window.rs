@@ -580,32 +580,15 @@ impl GroupQuery {
             let groups = groups.into_iter().map(|(_, row, values)| Group::finished(row, values)).collect();
             return self.emit_groups(groups, window);
         }
-        let end = window.map(|w| w.1);
-        let aggregated = self.shape.aggregate.is_some();
-        let mut out: Vec<OutRow> = Vec::with_capacity(groups.len());
-        crate::functions::other::take_delay();
-        let mut failed = None;
-        for (i, (_, first, aggregates)) in groups.into_iter().enumerate() {
-            if failed.is_none() {
-                self.ev.restore_memo(&[]);
-                let ctx = GroupContext {
-                    aggregates: &aggregates,
-                    window,
-                    row_number: i as u64 + 1,
-                    group_time: if aggregated { end } else { None },
-                };
-                failed = self.projector.project_into(&mut self.ev, &first, ctx, &mut out).err();
-            }
+        let emission = self.project_groups(
+            groups.len(),
+            groups.iter().map(|(_, first, aggregates)| Some((first, &[][..], aggregates.as_slice()))),
+            window,
+        );
+        for (_, first, _) in groups {
             crate::value::recycle_slots(first.slots);
         }
-        if let Some(e) = failed {
-            return self.error(e);
-        }
-        if aggregated && !out.is_empty() {
-            self.ev.hits.agg_hit_count += 1;
-            self.ev.hits.agg_hit_time = end.unwrap_or(0) as i64;
-        }
-        Some(Emission::rows(out))
+        emission
     }
 
     /// HAVING, ORDER BY and SELECT over the groups of one window (in their
@@ -618,7 +601,7 @@ impl GroupQuery {
             for g in groups {
                 let Some((first, memo)) = g.rows.first() else { continue };
                 self.ev.restore_memo(memo);
-                match self.ev.eval_condition(&h, first, group_context(&g, window, aggregated, end)) {
+                match self.ev.eval_condition(&h, first, group_context(&g.aggregates, window, aggregated, end)) {
                     Ok(true) => kept.push(g),
                     Ok(false) => {}
                     Err(e) => return self.error(Arc::from(format!("run Having error: {}", e.0))),
@@ -639,7 +622,7 @@ impl GroupQuery {
                     for s in &self.shape.sort {
                         k.push(
                             self.ev
-                                .eval(&s.expr, first, group_context(&g, window, aggregated, end))
+                                .eval(&s.expr, first, group_context(&g.aggregates, window, aggregated, end))
                                 .unwrap_or(Value::Null),
                         );
                     }
@@ -674,18 +657,35 @@ impl GroupQuery {
             }
             groups = keyed.into_iter().map(|(_, _, g)| g).collect();
         }
-        let mut out: Vec<OutRow> = Vec::with_capacity(groups.len());
+        let firsts = groups
+            .iter()
+            .map(|g| g.rows.first().map(|(first, memo)| (first, memo.as_slice(), g.aggregates.as_slice())));
+        self.project_groups(groups.len(), firsts, window)
+    }
+
+    /// SELECT over the groups of one window, each as its first row, that
+    /// row's memo and its aggregates (`None`: a group without rows, skipped
+    /// but counted by `row_number()`), then the `last_agg_hit_*` counters,
+    /// which count the groups emitted by an aggregating or HAVING query.
+    fn project_groups<'g>(
+        &mut self,
+        len: usize,
+        groups: impl Iterator<Item = Option<(&'g Row, &'g [(usize, Value)], &'g [Value])>>,
+        window: Option<(u64, u64)>,
+    ) -> Option<Emission> {
+        let end = window.map(|w| w.1);
+        let aggregated = self.shape.aggregate.is_some();
+        let mut out: Vec<OutRow> = Vec::with_capacity(len);
         crate::functions::other::take_delay();
-        for (i, g) in groups.iter().enumerate() {
-            let Some((first, memo)) = g.rows.first() else { continue };
+        for (i, group) in groups.enumerate() {
+            let Some((first, memo, aggregates)) = group else { continue };
             self.ev.restore_memo(memo);
-            let mut ctx = group_context(g, window, aggregated, end);
+            let mut ctx = group_context(aggregates, window, aggregated, end);
             ctx.row_number = i as u64 + 1;
             if let Err(e) = self.projector.project_into(&mut self.ev, first, ctx, &mut out) {
                 return self.error(e);
             }
         }
-        // `last_agg_hit_*` count the groups emitted by an aggregating or HAVING query.
         if (aggregated || self.shape.having.is_some()) && !out.is_empty() {
             self.ev.hits.agg_hit_count += 1;
             self.ev.hits.agg_hit_time = end.unwrap_or(0) as i64;
@@ -698,8 +698,13 @@ impl GroupQuery {
     }
 }
 
-fn group_context(g: &Group, window: Option<(u64, u64)>, aggregated: bool, end: Option<u64>) -> GroupContext<'_> {
-    GroupContext { aggregates: &g.aggregates, window, row_number: 0, group_time: if aggregated { end } else { None } }
+fn group_context(
+    aggregates: &[Value],
+    window: Option<(u64, u64)>,
+    aggregated: bool,
+    end: Option<u64>,
+) -> GroupContext<'_> {
+    GroupContext { aggregates, window, row_number: 0, group_time: if aggregated { end } else { None } }
 }
 
 /// eKuiper's ORDER BY comparison: numbers with numbers, strings with
