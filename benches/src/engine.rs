@@ -6,7 +6,8 @@
 //! for the `memory` feed, the harness hands the rule's [`SourceFeed`]
 //! batches of 1,024 raw JSON records itself: one owned copy of each batch,
 //! whose records are slices of it, as rumqttc's messages are slices of its
-//! read buffer.
+//! read buffer. The feed runs on its own thread (`bench-feed`); set
+//! `OORT_BENCH_THREAD_CPU=1` to print each thread's CPU seconds for a run.
 //!
 //! The harness is the rule's sink: a thread takes the rule's emissions (the
 //! queue a server's sink driver reads), writes each row in the canonical
@@ -167,8 +168,8 @@ fn spawn_sink(
     progress: Arc<Progress>,
     arrivals: Option<Arrivals>,
     keep_times: bool,
-) -> std::thread::JoinHandle<anyhow::Result<SinkOutcome>> {
-    std::thread::spawn(move || {
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<SinkOutcome>>> {
+    let sink = std::thread::Builder::new().name("bench-sink".into()).spawn(move || {
         let mut checksum = Checksum::default();
         let mut w = RowWriter::default();
         let mut latency = new_histogram()?;
@@ -213,7 +214,8 @@ fn spawn_sink(
             progress.last_out_ns.store(now.duration_since(progress.start).as_nanos() as u64, Ordering::Relaxed);
         }
         Ok(SinkOutcome { checksum, latency, emission_times })
-    })
+    });
+    sink.context("starting the sink thread")
 }
 
 fn record(payload: Bytes, now_ms: u64) -> SourceRecord {
@@ -396,7 +398,7 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
         progress.clone(),
         arrivals.clone(),
         latency_run && query.window_hop_ms().is_some(),
-    );
+    )?;
     let feeds = installed.feeds;
     let total = input.total(query);
 
@@ -429,7 +431,15 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
                 query.window_hop_ms(),
                 &mut closes,
             )?,
-            None => feed_throughput(&feeds, input, query, clock.as_ref())?,
+            None => std::thread::scope(|s| {
+                // Its own thread, so that a profile tells the feed apart from the harness.
+                std::thread::Builder::new()
+                    .name("bench-feed".into())
+                    .spawn_scoped(s, || feed_throughput(&feeds, input, query, clock.as_ref()))
+                    .context("starting the feed thread")?
+                    .join()
+                    .map_err(|_| anyhow!("the feed thread panicked"))?
+            })?,
         },
         Feed::File | Feed::Mqtt => {
             for (i, s) in plan.sources.iter().enumerate() {
@@ -496,6 +506,10 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
         std::thread::sleep(Duration::from_millis(20));
     }
     let cpu_s = meter.cpu_s();
+    if std::env::var_os("OORT_BENCH_THREAD_CPU").is_some() {
+        // Where the CPU went, by thread (the feed runs on the main thread).
+        eprintln!("thread cpu s: {:?}", meter.thread_cpu_s());
+    }
     let peak_rss_mb = crate::sys::peak_rss_mb();
     watching.store(false, Ordering::Relaxed);
     if let Some(w) = watcher {

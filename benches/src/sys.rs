@@ -50,9 +50,32 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// CPU seconds (user + system) of each thread of this process, by thread
+/// name (`/proc/self/task/*/stat`, in clock ticks of 10 ms; threads of one
+/// name added up).
+pub fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("stat")))
+        else {
+            continue;
+        };
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        *out.entry(comm.trim().to_string()).or_insert(0.0) += (ticks(14) + ticks(15)) / 100.0;
+    }
+    out
+}
+
 /// CPU and memory over one measured stretch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Meter {
+    threads0: std::collections::BTreeMap<String, f64>,
     cpu0: f64,
     t0: Instant,
     /// RSS when the stretch began, MB.
@@ -63,7 +86,20 @@ impl Meter {
     /// Starts measuring (and restarts the peak RSS).
     pub fn start() -> Self {
         reset_peak_rss();
-        Self { cpu0: cpu_seconds(), t0: Instant::now(), base_rss_mb: rss_mb() }
+        Self { threads0: thread_cpu_seconds(), cpu0: cpu_seconds(), t0: Instant::now(), base_rss_mb: rss_mb() }
+    }
+
+    /// CPU seconds per thread name since the start (threads that ended in
+    /// between are not counted).
+    pub fn thread_cpu_s(&self) -> Vec<(String, f64)> {
+        thread_cpu_seconds()
+            .into_iter()
+            .map(|(name, s)| {
+                let before = self.threads0.get(&name).copied().unwrap_or(0.0);
+                (name, round(s - before, 2))
+            })
+            .filter(|(_, s)| *s > 0.0)
+            .collect()
     }
 
     /// CPU seconds since the start.

@@ -37,7 +37,18 @@ impl ScanState {
 /// Scans `bytes`, one JSON object, placing the fields `dec` reads into
 /// `slots`; `None` when the object needs serde_json (see the module doc).
 /// After `None` the slots may hold some values: the caller resets them.
-pub(crate) fn scan(bytes: &[u8], dec: &RowDecoder, state: &mut ScanState, slots: &mut [Value]) -> Option<()> {
+///
+/// With `stop` below `usize::MAX` the scan ends as soon as it has placed
+/// that many values, without reading (or checking) the rest of the object:
+/// a key router reads just the group key this way.
+pub(crate) fn scan(
+    bytes: &[u8],
+    dec: &RowDecoder,
+    state: &mut ScanState,
+    slots: &mut [Value],
+    stop: usize,
+) -> Option<()> {
+    let mut placed = 0;
     let mut i = ws(bytes, 0);
     if bytes.get(i) != Some(&b'{') {
         return None;
@@ -96,6 +107,10 @@ pub(crate) fn scan(bytes: &[u8], dec: &RowDecoder, state: &mut ScanState, slots:
                         // Nothing to free (most slots are null before): no call to drop.
                         std::mem::forget(old);
                     }
+                    placed += 1;
+                    if placed == stop {
+                        return Some(());
+                    }
                     i = end;
                 }
                 None => i = skip_value(bytes, i)?,
@@ -112,6 +127,53 @@ pub(crate) fn scan(bytes: &[u8], dec: &RowDecoder, state: &mut ScanState, slots:
         }
     }
     (ws(bytes, i) == bytes.len()).then_some(())
+}
+
+/// The text of the first top-level field `name` of one JSON object when it
+/// is a string with no escape in it (what a string value decodes to,
+/// byte for byte), read only as far as that field. `None` when the field
+/// is not such a string, is missing, or the object is not one this can
+/// read without decoding (an escaped key, say): the caller then decodes.
+///
+/// `prefix` is `{"name":"`: a record that starts with exactly that (the
+/// key first, no spaces: the usual layout) is read from there on.
+pub(crate) fn leading_string<'a>(bytes: &'a [u8], prefix: &[u8], name: &[u8]) -> Option<&'a [u8]> {
+    if bytes.starts_with(prefix) {
+        let end = string_stop(bytes, prefix.len())?;
+        return (bytes[end] == b'"').then(|| &bytes[prefix.len()..end]);
+    }
+    let mut i = ws(bytes, 0);
+    if bytes.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(bytes, i + 1);
+    loop {
+        if bytes.get(i) != Some(&b'"') {
+            return None;
+        }
+        let end = string_stop(bytes, i + 1)?;
+        if bytes[end] != b'"' {
+            return None;
+        }
+        let key = &bytes[i + 1..end];
+        i = ws(bytes, end + 1);
+        if bytes.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(bytes, i + 1);
+        if key == name {
+            if bytes.get(i) != Some(&b'"') {
+                return None;
+            }
+            let end = string_stop(bytes, i + 1)?;
+            return (bytes[end] == b'"').then(|| &bytes[i + 1..end]);
+        }
+        i = ws(bytes, skip_value(bytes, i)?);
+        match bytes.get(i) {
+            Some(b',') => i = ws(bytes, i + 1),
+            _ => return None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- keys

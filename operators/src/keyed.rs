@@ -4,8 +4,9 @@
 //!
 //! ```text
 //!            KeyTag (each worker)          KeyedWindow (each worker)        WindowFinish (worker 0)
-//!  items ──► hash of GROUP BY key, ──rows──► exchange by key hash; rows ──► one emission per window:
-//!            (worker, seq) order tag         released in time order into    merge the workers' groups,
+//!  items ──► hash of GROUP BY key, ──rows──► rows of its keys (the others ──► one emission per window:
+//!            (worker, seq) order tag         come by exchange) released     merge the workers' groups,
+//!                                            in time order into
 //!                 │                          per-(window, key) accumulators; HAVING, ORDER BY, SELECT
 //!                 └──first row──► WindowAlign ──alignment (broadcast)──►│    (fires every window end,
 //!                     candidates  (worker 0)                                 empty ones too)
@@ -21,6 +22,12 @@
 //! worker state machine would have put it in (the first end past both the
 //! row's millisecond and its timestamp; for hopping windows, the following
 //! ones while the row is inside their left edge).
+//!
+//! `KeyTag` keeps a row whose key hashes to its own worker on that worker
+//! (through the pipeline, not the exchange's buffers) and sends only the
+//! others through the exchange. When the rule's input is key-partitioned
+//! ([`crate::partition`]), each worker decoded just the records of its own
+//! keys, so nearly every row stays on the core that decoded it.
 //!
 //! `KeyedWindow` keeps no rows: a row waits only until the frontier passes its
 //! time (so each key folds its rows in time order, as the single-worker path
@@ -83,10 +90,10 @@ use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, ParallelizationContract, Pipeline};
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::{Capability, Concat, Exchange};
 
 /// Where a row stands in processing order: (dataflow time, source worker, arrival sequence).
 pub type Order = (Time, u32, u64);
@@ -294,20 +301,23 @@ pub fn render<'s>(
     let alone = scope.peers() == 1;
     let two_phase = !alone && two_phase(shape) && two_phase_enabled();
     // Two-phase plans need no key hash either: rows stay on their worker.
-    let hash_keys = if two_phase || alone { Vec::new() } else { keys };
-    let (rows, mins) = tag(input, plan.clone(), hash_keys, worker as u32, event_time);
+    let route = (!two_phase && !alone).then(|| Route { keys, peers: scope.peers() as u64 });
+    let (rows, strays, mins) = tag(input, plan.clone(), route, worker as u32, event_time);
     let alignment = align(mins, event_time, worker).broadcast();
     let pushed_where = shape.where_below_window(event_time);
     let folder = Folder::new(plan.clone(), shape, pushed_where, clock, two_phase);
-    let keyed = if two_phase || alone {
-        keyed_window(rows, alignment.clone(), Pipeline, folder)
+    // Rows whose key belongs to another worker go there through the exchange;
+    // the others (all of them when the input is key-partitioned, see
+    // `crate::partition`) stay where they were decoded.
+    let rows = if two_phase || alone {
+        rows
     } else {
-        let by_key = ExchangePact::new(|t: &TagOut| match t {
+        rows.concat(strays.exchange(|t: &TagOut| match t {
             TagOut::Row { hash, .. } => *hash,
             TagOut::Min(..) => 0,
-        });
-        keyed_window(rows, alignment.clone(), by_key, folder)
+        }))
     };
+    let keyed = keyed_window(rows, alignment.clone(), Pipeline, folder);
     // Only HAVING, ORDER BY and SELECT of the query run on the merged groups.
     let mut query = GroupQuery::new(plan.clone(), shape);
     let post_filter = shape.filter.is_some() && !pushed_where;
@@ -315,19 +325,36 @@ pub fn render<'s>(
     Ok(finish(keyed, alignment, clock, worker, post_filter, aggs, emit))
 }
 
-/// Tags items with their key hash and order (first output), plus a
-/// first-row candidate per batch (second output, event time only). One
-/// operator with two outputs: each tagged row is moved once.
+/// How `KeyTag` tells the rows that stay apart from those that move: the
+/// GROUP BY key and the workers the exchange spreads keys over.
+struct Route {
+    keys: Vec<ScalarExpr>,
+    peers: u64,
+}
+
+impl Route {
+    /// The worker timely's exchange sends `hash` to.
+    fn target(&self, hash: u64) -> u64 {
+        if self.peers.is_power_of_two() { hash & (self.peers - 1) } else { hash % self.peers }
+    }
+}
+
+/// Tags items with their key hash and order: rows whose key is this
+/// worker's (all rows without a [`Route`]) on the first output, the others
+/// on the second; plus a first-row candidate per batch (third output, event
+/// time only). One operator with three outputs: each tagged row is moved once.
+#[allow(clippy::type_complexity)]
 fn tag<'s>(
     items: ItemStream<'s>,
     plan: Arc<RulePlan>,
-    keys: Vec<ScalarExpr>,
+    route: Option<Route>,
     worker: u32,
     event_time: bool,
-) -> (Stream<'s, Time, Vec<TagOut>>, Stream<'s, Time, Vec<TagOut>>) {
+) -> (Stream<'s, Time, Vec<TagOut>>, Stream<'s, Time, Vec<TagOut>>, Stream<'s, Time, Vec<TagOut>>) {
     let mut builder = OperatorBuilder::new("KeyTag".to_owned(), items.scope());
     let mut input = builder.new_input(items, Pipeline);
     let (mut rows_out, rows) = builder.new_output::<Vec<TagOut>>();
+    let (mut strays_out, strays) = builder.new_output::<Vec<TagOut>>();
     let (mut mins_out, mins) = builder.new_output::<Vec<TagOut>>();
     builder.build(move |_capabilities| {
         let mut ev = Evaluator::new(plan);
@@ -335,11 +362,13 @@ fn tag<'s>(
         let mut buf = Vec::new();
         move |_frontiers| {
             let mut rows_out = rows_out.activate();
+            let mut strays_out = strays_out.activate();
             let mut mins_out = mins_out.activate();
             input.for_each_time(|cap, data| {
                 let t = *cap.time();
                 let mut min: Option<(Time, u64)> = None;
                 let mut tagged: Vec<TagOut> = Vec::new();
+                let mut strays: Vec<TagOut> = Vec::new();
                 for batch in data {
                     tagged.reserve(batch.len());
                     for item in batch.drain(..) {
@@ -351,41 +380,73 @@ fn tag<'s>(
                                         min = Some(at);
                                     }
                                 }
-                                if keys.is_empty() {
-                                    0
-                                } else {
-                                    buf.clear();
-                                    for k in &keys {
-                                        // A key that fails is reported by the keyed worker.
-                                        let _ = push_key(&mut ev, k, r, GroupContext::default(), &mut buf);
+                                match &route {
+                                    None => 0,
+                                    Some(route) => {
+                                        buf.clear();
+                                        for k in &route.keys {
+                                            // A key that fails is reported by the keyed worker.
+                                            let _ = push_key(&mut ev, k, r, GroupContext::default(), &mut buf);
+                                        }
+                                        key_hash(&buf)
                                     }
-                                    fnv(&buf)
                                 }
                             }
                             Item::Error(_) => 0,
                         };
                         seq += 1;
-                        tagged.push(TagOut::Row { hash, src: worker, seq, item });
+                        let out = TagOut::Row { hash, src: worker, seq, item };
+                        match &route {
+                            Some(route) if route.target(hash) != u64::from(worker) => strays.push(out),
+                            _ => tagged.push(out),
+                        }
                     }
                 }
-                rows_out.give(&cap, &mut tagged);
+                if !tagged.is_empty() {
+                    rows_out.give(&cap, &mut tagged);
+                }
+                if !strays.is_empty() {
+                    strays_out.give(&cap, &mut strays);
+                }
                 if let Some((at, ts)) = min {
                     mins_out.give(&cap, &mut vec![TagOut::Min(at, ts)]);
                 }
             });
         }
     });
-    (rows, mins)
+    (rows, strays, mins)
 }
 
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+/// The hash the exchange routes a row by: of its encoded group key, a word
+/// at a time (also computed by [`crate::partition::KeyRouter`] before
+/// decoding).
+pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = GroupKeyHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
+/// [`key_hash`] of the group key that is one string value, from its text.
+pub(crate) fn string_key_hash(text: &[u8], scratch: &mut Vec<u8>) -> u64 {
+    // The encoding is a tag, the length and the text: built on the stack
+    // when short (a device id's is about 15 bytes).
+    let mut buf = [0u8; 48];
+    let len = 9 + text.len();
+    if let Some(dst) = buf.get_mut(9..len) {
+        dst.copy_from_slice(text);
+        buf[0] = 3;
+        buf[1..9].copy_from_slice(&(text.len() as u64).to_le_bytes());
+        debug_assert!({
+            let mut check = Vec::new();
+            crate::value::string_group_key(text, &mut check);
+            check == buf[..len]
+        });
+        return key_hash(&buf[..len]);
     }
-    // Mix the high bits down: timely routes on the low bits.
-    h ^ (h >> 32)
+    scratch.clear();
+    crate::value::string_group_key(text, scratch);
+    key_hash(scratch)
 }
 
 /// Decides the alignment on worker 0: the rule start (processing time) or the

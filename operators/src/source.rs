@@ -155,6 +155,28 @@ impl SourceDecoder {
         }
     }
 
+    /// The values of the fields this decoder reads, for routing a record
+    /// rather than making a row of it: JSON is read only as far as those
+    /// fields ([`RowDecoder::decode_leading`]), declared types are applied
+    /// leniently, and a record that cannot be decoded gives nulls.
+    pub fn decode_leading(&self, rec: &SourceRecord) -> Vec<Value> {
+        let mut slots = match (&rec.payload, self.format) {
+            (Payload::Bytes(b), Format::Json) => self.json.decode_leading(b),
+            _ => match self.decode_row(rec) {
+                Ok(row) => row.slots,
+                Err(_) => crate::value::null_slots(self.width),
+            },
+        };
+        for (slot, ty) in &self.types {
+            if let Some(v) = slots.get_mut(*slot)
+                && !has_type(v, ty)
+            {
+                *v = convert(std::mem::take(v), ty, false, "").unwrap_or_default();
+            }
+        }
+        slots
+    }
+
     fn decode_row(&self, rec: &SourceRecord) -> Result<Row, String> {
         let mut slots = match (&rec.payload, self.format) {
             (Payload::Object(m), _) => self.json.place(m),

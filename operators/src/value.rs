@@ -192,11 +192,7 @@ impl Value {
                 out.push(2);
                 out.extend_from_slice(&f.to_bits().to_le_bytes());
             }
-            Value::String(s) => {
-                out.push(3);
-                out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-                out.extend_from_slice(s.as_bytes());
-            }
+            Value::String(s) => string_group_key(s.as_bytes(), out),
             Value::Bytes(b) => {
                 out.push(4);
                 out.extend_from_slice(&(b.len() as u64).to_le_bytes());
@@ -576,7 +572,7 @@ pub fn copy_row(row: &Row) -> Row {
 }
 
 /// `width` null slots, in a recycled vector when there is one.
-fn null_slots(width: usize) -> Vec<Value> {
+pub(crate) fn null_slots(width: usize) -> Vec<Value> {
     // A fresh vector is allocated at its final size (no growth path).
     let mut slots = spare_slots().unwrap_or_else(|| Vec::with_capacity(width));
     // Built in place: `resize` would clone a `Null` into every slot.
@@ -650,7 +646,7 @@ impl RowDecoder {
         if self.rest_slot.is_none()
             && let Ok(mut state) = self.scan.try_borrow_mut()
         {
-            if json_scan::scan(bytes, self, &mut state, &mut slots).is_some() {
+            if json_scan::scan(bytes, self, &mut state, &mut slots, usize::MAX).is_some() {
                 return Ok(slots);
             }
             slots.iter_mut().for_each(|s| *s = Value::Null);
@@ -659,6 +655,28 @@ impl RowDecoder {
         de.deserialize_map(RowVisitor { dec: self, slots: &mut slots }).map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
         Ok(slots)
+    }
+
+    /// Decodes the fields this decoder reads from one JSON object, stopping
+    /// at the point where every one has been seen: the rest of the object
+    /// is neither read nor checked, and a malformed object leaves its slots
+    /// null. For routing a record by a few leading fields, never for rows.
+    pub fn decode_leading(&self, bytes: &[u8]) -> Vec<Value> {
+        let mut slots = null_slots(self.width);
+        let wanted = self.names.len();
+        if self.rest_slot.is_none()
+            && let Ok(mut state) = self.scan.try_borrow_mut()
+        {
+            if json_scan::scan(bytes, self, &mut state, &mut slots, wanted).is_some() {
+                return slots;
+            }
+            slots.iter_mut().for_each(|s| *s = Value::Null);
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        if de.deserialize_map(RowVisitor { dec: self, slots: &mut slots }).is_err() {
+            slots.iter_mut().for_each(|s| *s = Value::Null);
+        }
+        slots
     }
 
     /// Places an already decoded object (memory sources, test vectors) into slots.
@@ -767,6 +785,14 @@ impl<'de> Visitor<'de> for RowVisitor<'_> {
         }
         Ok(())
     }
+}
+
+/// The group-key encoding of a string value from its UTF-8 bytes (see
+/// [`Value::group_key`]).
+pub(crate) fn string_group_key(s: &[u8], out: &mut Vec<u8>) {
+    out.push(3);
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s);
 }
 
 #[cfg(test)]
@@ -1078,7 +1104,7 @@ mod tests {
             let mut slots = vec![Value::Null; 4];
             let mut state = d.scan.borrow_mut();
             let text = String::from_utf8_lossy(input);
-            assert!(json_scan::scan(input, &d, &mut state, &mut slots).is_some(), "{text}");
+            assert!(json_scan::scan(input, &d, &mut state, &mut slots, usize::MAX).is_some(), "{text}");
         }
         // Alternating key orders relearn and still agree.
         for _ in 0..3 {

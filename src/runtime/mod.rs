@@ -99,24 +99,44 @@ struct OpenGroup {
     source_metrics: Arc<RuleMetrics>,
 }
 
-/// Feeds one source of one rule: batches go round-robin to the workers.
+/// A batch of records as a worker receives it: shared, since a
+/// key-partitioned input hands every batch to every worker
+/// ([`oort_operators::partition`]).
+pub type FeedBatch = Arc<Vec<SourceRecord>>;
+
+/// Feeds one source of one rule: batches go round-robin to the workers, or,
+/// for a key-partitioned input, each batch to every worker (each decodes the
+/// records whose key it owns).
 #[derive(Clone)]
 pub struct SourceFeed {
-    senders: Vec<mpsc::Sender<Vec<SourceRecord>>>,
+    senders: Vec<mpsc::Sender<FeedBatch>>,
     threads: Arc<Mutex<Vec<Thread>>>,
     next: Arc<AtomicUsize>,
+    broadcast: bool,
 }
 
 impl SourceFeed {
+    /// The workers a batch goes to: the next in turn, or all of them.
+    fn targets(&self) -> std::ops::Range<usize> {
+        if self.broadcast {
+            0..self.senders.len()
+        } else {
+            let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+            w..w + 1
+        }
+    }
+
     /// Sends a batch, waiting while the rule's queue is full (backpressure).
     /// Fails once the rule is gone.
     pub async fn send(&self, batch: Vec<SourceRecord>) -> Result<(), RuntimeError> {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-        self.senders[w].send(batch).await.map_err(|_| RuntimeError::Stopped)?;
-        self.wake(w);
+        let batch = Arc::new(batch);
+        for w in self.targets() {
+            self.senders[w].send(batch.clone()).await.map_err(|_| RuntimeError::Stopped)?;
+            self.wake(w);
+        }
         Ok(())
     }
 
@@ -126,28 +146,40 @@ impl SourceFeed {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-        self.senders[w].blocking_send(batch).map_err(|_| RuntimeError::Stopped)?;
-        self.wake(w);
+        let batch = Arc::new(batch);
+        for w in self.targets() {
+            self.senders[w].blocking_send(batch.clone()).map_err(|_| RuntimeError::Stopped)?;
+            self.wake(w);
+        }
         Ok(())
     }
 
-    /// Sends a batch if the next worker's queue has room, without waiting:
-    /// `Ok(false)` means full (the caller keeps the batch and retries later),
-    /// for producers that must not block (plugin sources answer "retry").
+    /// Sends a batch if the next worker's queue (every worker's, when the
+    /// feed broadcasts) has room, without waiting: `Ok(false)` means full
+    /// (the caller keeps the batch and retries later), for producers that
+    /// must not block (plugin sources answer "retry").
     pub fn try_send(&self, batch: Vec<SourceRecord>) -> Result<bool, RuntimeError> {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-        match self.senders[w].try_send(batch) {
-            Ok(()) => {
-                self.wake(w);
-                Ok(true)
+        let targets = self.targets();
+        // Room everywhere first, so a batch goes to all of its workers or to none.
+        let mut permits = Vec::with_capacity(targets.len());
+        for w in targets.clone() {
+            match self.senders[w].try_reserve() {
+                Ok(permit) => permits.push(permit),
+                Err(mpsc::error::TrySendError::Full(())) => return Ok(false),
+                Err(mpsc::error::TrySendError::Closed(())) => return Err(RuntimeError::Stopped),
             }
-            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(RuntimeError::Stopped),
         }
+        let batch = Arc::new(batch);
+        for permit in permits {
+            permit.send(batch.clone());
+        }
+        for w in targets {
+            self.wake(w);
+        }
+        Ok(true)
     }
 
     /// Whether `other` feeds the same channels (rules of one stream group
@@ -445,7 +477,7 @@ struct BuiltWiring {
 /// Creates a rule's channels for this process's `workers` workers: a bounded
 /// feed per source per worker where `reads[source]`, and the emission queue.
 fn build_wiring(
-    plan: &RulePlan,
+    plan: &Arc<RulePlan>,
     workers: usize,
     reads: &[bool],
     anchor_ms: u64,
@@ -454,7 +486,9 @@ fn build_wiring(
 ) -> BuiltWiring {
     let per_worker = (plan.options.buffer_length / workers).max(4);
     let sources = plan.sources.len();
-    let mut senders: Vec<Vec<mpsc::Sender<Vec<SourceRecord>>>> = vec![Vec::new(); sources];
+    let mut senders: Vec<Vec<mpsc::Sender<FeedBatch>>> = vec![Vec::new(); sources];
+    // A key-partitioned input goes to every worker, each decoding its keys' records.
+    let partition = oort_operators::partition::KeyPartition::of(plan).filter(|_| workers > 1);
     let mut feeds = Vec::with_capacity(workers);
     for _ in 0..workers {
         let mut row = Vec::with_capacity(sources);
@@ -479,17 +513,20 @@ fn build_wiring(
         active_until: Arc::new(AtomicU64::new(if cluster { ALWAYS_ACTIVE_MS } else { 0 })),
         anchor_ms,
         is_table: plan.sources.iter().map(|s| s.def.kind == oort_compiler::catalog::StreamKind::Table).collect(),
+        partition: partition.clone(),
         remaining: workers,
         gather: cluster,
         stopped: Arc::new(AtomicBool::new(false)),
     };
     let feeds = senders
         .into_iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             (!s.is_empty()).then(|| SourceFeed {
                 senders: s,
                 threads: threads.clone(),
                 next: Arc::new(AtomicUsize::new(0)),
+                broadcast: partition.as_ref().is_some_and(|p| p.source == i),
             })
         })
         .collect();
@@ -507,7 +544,7 @@ impl RemoteWiring {
     /// Builds the rule's wiring on this process and starts its local sources.
     /// The emission queue's receiver is dropped: emissions are gathered to
     /// worker 0, on process 0.
-    pub fn wire(&self, id: &str, plan: &RulePlan, anchor_ms: u64) -> RuleWiring {
+    pub fn wire(&self, id: &str, plan: &Arc<RulePlan>, anchor_ms: u64) -> RuleWiring {
         let reads = match &self.sources {
             Some(s) => s.reads(plan),
             None => vec![false; plan.sources.len()],
@@ -529,12 +566,31 @@ mod tests {
     #[test]
     fn try_send_answers_full_instead_of_waiting() {
         let (tx, mut rx) = mpsc::channel(1);
-        let feed = SourceFeed { senders: vec![tx], threads: Arc::default(), next: Arc::default() };
+        let feed = SourceFeed { senders: vec![tx], threads: Arc::default(), next: Arc::default(), broadcast: false };
         assert!(feed.try_send(Vec::new()).unwrap());
         assert!(!feed.try_send(Vec::new()).unwrap(), "the queue holds one batch: full");
         assert!(rx.try_recv().is_ok());
         assert!(feed.try_send(Vec::new()).unwrap(), "room again");
         drop(rx);
         assert!(matches!(feed.try_send(Vec::new()), Err(RuntimeError::Stopped)));
+    }
+
+    #[test]
+    fn a_broadcast_batch_reaches_every_worker_or_none() {
+        let (tx0, mut rx0) = mpsc::channel(1);
+        let (tx1, mut rx1) = mpsc::channel(1);
+        let feed =
+            SourceFeed { senders: vec![tx0, tx1], threads: Arc::default(), next: Arc::default(), broadcast: true };
+        assert!(feed.try_send(Vec::new()).unwrap());
+        let (a, b) = (rx0.try_recv().unwrap(), rx1.try_recv().unwrap());
+        assert!(Arc::ptr_eq(&a, &b), "one shared batch, not a copy per worker");
+        feed.blocking_send(Vec::new()).unwrap();
+        assert!(rx0.try_recv().is_ok());
+        // Worker 1 is still full: the next batch goes nowhere.
+        assert!(!feed.try_send(Vec::new()).unwrap());
+        assert!(rx0.try_recv().is_err(), "nothing for worker 0 either");
+        assert!(rx1.try_recv().is_ok());
+        assert!(feed.try_send(Vec::new()).unwrap());
+        assert!(rx0.try_recv().is_ok() && rx1.try_recv().is_ok());
     }
 }

@@ -4,17 +4,21 @@
 //! (2) every worker applies the commands the control probe has passed, in
 //! sequence order (`handle_create_rule`, `handle_drop_rule`), (3) drains the
 //! feed channels of its rules — decoding records here, on the worker they
-//! arrived at — and advances each rule's inputs (processing time: to the
+//! arrived at (every batch of a key-partitioned input arrives at every
+//! worker, which decodes the records of its own keys: see
+//! `oort_operators::partition`) — and advances each rule's inputs (processing time: to the
 //! next sub-tick of now; event time: to the shared watermark), (4) advances
 //! idle windowed rules only when a window boundary has been crossed, and (5)
 //! steps timely, parking until the next boundary when there is nothing to do.
 //! An idle rule therefore costs nothing between boundaries, and a rule
 //! without windows costs nothing at all while idle.
 
+use super::FeedBatch;
 use super::clock::Clock;
 use super::command::Command;
 use super::metrics::RuleMetrics;
 use oort_compiler::plan::{LogicalPlan, RulePlan, SourcePlan, WindowKind};
+use oort_operators::partition::{KeyPartition, KeyRouter};
 use oort_operators::query::Emission;
 use oort_operators::render::{self, RuleInput};
 use oort_operators::shared_scan::{self, SharedScan};
@@ -46,7 +50,7 @@ const BACKLOG_RECHECK_MS: u64 = 2;
 /// The process-local half of a rule installation, waiting for workers to take their share.
 pub struct RuleWiring {
     /// `feeds[worker][source]`.
-    pub feeds: Vec<Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>>,
+    pub feeds: Vec<Vec<Option<mpsc::Receiver<FeedBatch>>>>,
     /// Where emissions go: one message per output batch of a worker.
     pub sink: mpsc::UnboundedSender<Vec<Emission>>,
     /// The rule's counters.
@@ -60,6 +64,9 @@ pub struct RuleWiring {
     pub anchor_ms: u64,
     /// Which inputs are tables (they do not hold back the event-time watermark).
     pub is_table: Vec<bool>,
+    /// The input every worker receives in full and decodes only the records
+    /// of its keys (the feed broadcasts it).
+    pub partition: Option<KeyPartition>,
     /// Workers that have not taken their share yet.
     pub remaining: usize,
     /// Gather every emission to worker 0 before the sink (in a cluster, so
@@ -112,6 +119,8 @@ impl Wiring {
             active_until: w.active_until.clone(),
             anchor_ms: w.anchor_ms,
             is_table: w.is_table.clone(),
+            partition: w.partition.clone(),
+            locals: w.feeds.len(),
             gather: w.gather,
             stopped: w.stopped.clone(),
         };
@@ -124,13 +133,16 @@ impl Wiring {
 }
 
 struct WorkerShare {
-    feeds: Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>,
+    feeds: Vec<Option<mpsc::Receiver<FeedBatch>>>,
     sink: mpsc::UnboundedSender<Vec<Emission>>,
     metrics: Arc<RuleMetrics>,
     max_event_ts: Arc<Vec<AtomicU64>>,
     active_until: Arc<AtomicU64>,
     anchor_ms: u64,
     is_table: Vec<bool>,
+    partition: Option<KeyPartition>,
+    /// Workers of this process.
+    locals: usize,
     gather: bool,
     stopped: Arc<AtomicBool>,
 }
@@ -158,7 +170,9 @@ struct InstalledRule {
     /// One per plan source; `None` once closed (a source this process does not read).
     inputs: Vec<Option<RuleInput>>,
     decoders: Vec<SourceDecoder>,
-    feeds: Vec<Option<mpsc::Receiver<Vec<SourceRecord>>>>,
+    /// Per input: on a key-partitioned input, which records this worker decodes.
+    routers: Vec<Option<KeyRouter>>,
+    feeds: Vec<Option<mpsc::Receiver<FeedBatch>>>,
     metrics: Arc<RuleMetrics>,
     buffer_length: i64,
     event_time: bool,
@@ -185,7 +199,7 @@ struct InstalledRule {
 struct InstalledGroup {
     dataflow: usize,
     input: RuleInput,
-    feed: Option<mpsc::Receiver<Vec<SourceRecord>>>,
+    feed: Option<mpsc::Receiver<FeedBatch>>,
     /// The source layout and row width shared by the members.
     source: SourcePlan,
     width: usize,
@@ -349,10 +363,17 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
             for _ in 0..MAX_BATCHES_PER_ROUND {
                 let Some(batch) = take_batch(feed) else { break };
                 fed = true;
-                rule.metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
                 let Some(input) = rule.inputs[i].as_mut() else { continue };
+                // Every worker receives a partitioned input's batches: each takes in its own records.
+                let mut router = rule.routers.get_mut(i).and_then(Option::as_mut);
+                let mut taken: u64 = 0;
+                let mut mine = |rec: &SourceRecord| {
+                    let own = router.as_mut().is_none_or(|r| r.owns(rec));
+                    taken += u64::from(own);
+                    own
+                };
                 let mut items = oort_operators::source::item_batch(batch.len());
                 if rule.event_time {
                     // The watermark moves with this batch's own event times; the
@@ -362,7 +383,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     let seen = rule.max_event_ts[i].load(Ordering::SeqCst);
                     let mut local_max = seen;
                     let mut late = 0;
-                    for rec in &batch {
+                    for rec in batch.iter().filter(|rec| mine(rec)) {
                         let item = decoder.decode(rec);
                         if let Item::Row(r) = &item {
                             let own = if rule.is_table[i] { None } else { Some(local_max) };
@@ -383,8 +404,9 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                         moved = true;
                     }
                 } else {
-                    items.extend(batch.iter().map(|rec| decoder.decode(rec)));
+                    items.extend(batch.iter().filter(|rec| mine(rec)).map(|rec| decoder.decode(rec)));
                 }
+                rule.metrics.records_in.fetch_add(taken, Ordering::Relaxed);
                 // One message per batch into the dataflow, not one push per record.
                 input.send_batch(&mut items);
             }
@@ -483,7 +505,7 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
 
 /// The next batch waiting on a feed, if any; a feed whose senders are all
 /// gone is closed (set to `None`).
-fn take_batch(feed: &mut Option<mpsc::Receiver<Vec<SourceRecord>>>) -> Option<Vec<SourceRecord>> {
+fn take_batch(feed: &mut Option<mpsc::Receiver<FeedBatch>>) -> Option<FeedBatch> {
     match feed.as_mut()?.try_recv() {
         Ok(batch) => Some(batch),
         Err(mpsc::error::TryRecvError::Empty) => None,
@@ -654,6 +676,17 @@ fn handle_create_rule(
             input.advance_to(time::of_ms(anchor));
         }
     }
+    // A partitioned input's batches reach every worker of this process: each
+    // decodes the records its router gives it.
+    let routers = (0..plan.sources.len())
+        .map(|i| {
+            share
+                .partition
+                .as_ref()
+                .filter(|p| p.source == i && share.locals > 1)
+                .map(|p| KeyRouter::new(&plan, p, local, share.locals, ctx.first_index, worker.peers()))
+        })
+        .collect();
     // A closed input (read on another process) holds back no watermark here.
     let is_table: Vec<bool> = share.is_table.iter().zip(&inputs).map(|(t, i)| *t || i.is_none()).collect();
     installed.rules.insert(
@@ -663,6 +696,7 @@ fn handle_create_rule(
             dataflow,
             inputs,
             decoders: handles.decoders,
+            routers,
             feeds: share.feeds,
             metrics: share.metrics,
             buffer_length: plan.options.buffer_length.max(1) as i64,

@@ -1,0 +1,306 @@
+//! Key-partitioned decoding: which worker of a process decodes which record.
+//!
+//! A rule on the keyed window path ([`crate::keyed`]) whose GROUP BY keys are
+//! plain columns of its stream would otherwise decode each record on
+//! whichever worker its batch reached and then move the row, through the
+//! exchange, to the worker its key hashes to: on two cores, every row was
+//! written by one core and folded by the other, and the first read of each
+//! moved row missed the cache. Such a rule has a [`KeyPartition`]: the
+//! runtime hands every batch of the stream to every worker of the process,
+//! and each worker's [`KeyRouter`] reads just the key fields of each record
+//! (the JSON up to them), hashes them as the exchange does, and lets the
+//! worker decode only the records routed to it. Rows then stay on the core
+//! that decoded them. The exchange stays in the dataflow and still decides
+//! where a row is folded, so the router only has to be right almost always,
+//! not always: a record whose key reads differently in full (a repeated key,
+//! a value the stream's strict schema refuses) is decoded by one worker and
+//! moved like before. Each record is decoded by exactly one worker, since
+//! every worker computes the same owner from the same bytes.
+
+use crate::json_scan;
+use crate::keyed;
+use crate::source::{Payload, SourceDecoder, SourceRecord};
+use crate::value::{Value, recycle_slots};
+use crate::window::PlanShape;
+use oort_compiler::catalog::{FieldType, Format};
+use oort_compiler::plan::{RulePlan, ScalarExpr};
+use std::sync::Arc;
+
+/// The stream input of a rule that decodes key-partitioned, and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPartition {
+    /// The plan source (input) whose records are partitioned.
+    pub source: usize,
+    /// The global slots of the GROUP BY key, in key order.
+    pub slots: Vec<usize>,
+}
+
+impl KeyPartition {
+    /// The partition of a plan that takes the keyed window path with an
+    /// exchange by key, when its keys are plain columns of its stream.
+    pub fn of(plan: &Arc<RulePlan>) -> Option<Self> {
+        let shape = PlanShape::of(plan).ok()?;
+        if !keyed::eligible(plan, &shape) || (keyed::two_phase(&shape) && keyed::two_phase_enabled()) {
+            return None;
+        }
+        let source = plan.sources.first()?;
+        let (keys, _) = shape.aggregate.as_ref()?;
+        let slots = keys
+            .iter()
+            .map(|k| match k {
+                ScalarExpr::Column(c)
+                    if c.source == 0
+                        && c.slot >= source.offset
+                        && c.slot < source.offset + source.slots.len()
+                        && Some(c.slot) != source.rest_slot =>
+                {
+                    Some(c.slot)
+                }
+                _ => None,
+            })
+            .collect::<Option<Vec<usize>>>()?;
+        Some(Self { source: 0, slots })
+    }
+}
+
+/// Which worker of this process a record belongs to.
+#[derive(Debug, Clone)]
+pub struct KeyRouter {
+    decoder: Option<SourceDecoder>,
+    /// The key's field name when the key is one string field of a JSON
+    /// stream: its raw text is then the key ([`json_scan::leading_string`]),
+    /// with no decoding.
+    string_field: Option<Box<[u8]>>,
+    /// `{"field":"`: how a record whose first field is the key starts.
+    string_prefix: Box<[u8]>,
+    slots: Vec<usize>,
+    /// This worker's index among the process's workers.
+    local: usize,
+    /// The process's workers.
+    locals: usize,
+    /// Global index of the process's first worker.
+    first: usize,
+    /// Workers of the whole computation (the exchange's targets).
+    peers: usize,
+    key: Vec<u8>,
+}
+
+impl KeyRouter {
+    /// The router of worker `first + local` of `peers`, in a process of
+    /// `locals` workers, for `partition` of `plan`.
+    pub fn new(
+        plan: &RulePlan,
+        partition: &KeyPartition,
+        local: usize,
+        locals: usize,
+        first: usize,
+        peers: usize,
+    ) -> Self {
+        // A partition names a source of its plan ([`KeyPartition::of`]); were
+        // it not so, the first worker would take every record.
+        let decoder = plan.sources.get(partition.source).map(|source| {
+            let mut decoder = SourceDecoder::new(source, plan.width, false);
+            let mut used = vec![false; plan.width];
+            for s in &partition.slots {
+                if let Some(u) = used.get_mut(*s) {
+                    *u = true;
+                }
+            }
+            decoder.restrict_to(&used);
+            decoder
+        });
+        let string_field = match (plan.sources.get(partition.source), partition.slots.as_slice()) {
+            (Some(source), [slot]) if source.def.options.format == Format::Json => source
+                .slots
+                .get(slot.wrapping_sub(source.offset))
+                .filter(|s| matches!(s.ty, None | Some(FieldType::String)))
+                .map(|s| Box::<[u8]>::from(s.name.as_bytes())),
+            _ => None,
+        };
+        let string_prefix = match &string_field {
+            Some(name) => [b"{\"".as_slice(), name, b"\":\""].concat().into_boxed_slice(),
+            None => Box::default(),
+        };
+        Self {
+            decoder,
+            string_field,
+            string_prefix,
+            slots: partition.slots.clone(),
+            local,
+            locals: locals.max(1),
+            first,
+            peers: peers.max(1),
+            key: Vec::new(),
+        }
+    }
+
+    /// The local index of the worker that decodes `rec`: the worker the
+    /// exchange sends its key to when that worker is in this process, else a
+    /// fixed one of this process (the exchange then moves the row).
+    pub fn owner(&mut self, rec: &SourceRecord) -> usize {
+        let text = match (&self.string_field, &rec.payload) {
+            (Some(name), Payload::Bytes(b)) => json_scan::leading_string(b, &self.string_prefix, name),
+            _ => None,
+        };
+        let hash = if let Some(text) = text {
+            keyed::string_key_hash(text, &mut self.key)
+        } else {
+            let Some(decoder) = &self.decoder else { return 0 };
+            self.key.clear();
+            let slots = decoder.decode_leading(rec);
+            for s in &self.slots {
+                match slots.get(*s) {
+                    Some(v) => v.group_key(&mut self.key),
+                    None => Value::Null.group_key(&mut self.key),
+                }
+            }
+            recycle_slots(slots);
+            keyed::key_hash(&self.key)
+        };
+        // As timely's exchange picks a target from a hash.
+        let peers = self.peers as u64;
+        let target = if peers.is_power_of_two() { hash & (peers - 1) } else { hash % peers } as usize;
+        match target.checked_sub(self.first) {
+            Some(local) if local < self.locals => local,
+            _ => target % self.locals,
+        }
+    }
+
+    /// Whether this worker decodes `rec`.
+    pub fn owns(&mut self, rec: &SourceRecord) -> bool {
+        self.locals == 1 || self.owner(rec) == self.local
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Item;
+    use oort_compiler::catalog::StreamDef;
+    use std::collections::BTreeMap;
+
+    fn plan(sql: &str) -> Arc<RulePlan> {
+        let mut streams = BTreeMap::new();
+        let def: StreamDef = oort_compiler::parse_stream_ddl(
+            r#"CREATE STREAM demo (deviceId STRING, temperature FLOAT, ts BIGINT) WITH (DATASOURCE="d", FORMAT="JSON", TIMESTAMP="ts")"#,
+        )
+        .expect("parses");
+        streams.insert(def.name.clone(), def);
+        Arc::new(oort_compiler::compile_rule(sql, &streams, Default::default()).expect("compiles"))
+    }
+
+    fn rec(json: &str) -> SourceRecord {
+        SourceRecord { payload: Payload::Bytes(bytes::Bytes::copy_from_slice(json.as_bytes())), meta: None, ts: 0 }
+    }
+
+    #[test]
+    fn only_plain_column_keys_of_a_keyed_window_partition() {
+        let keyed = plan("SELECT deviceId, count(*) FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)");
+        let p = KeyPartition::of(&keyed).expect("a keyed window on a column");
+        assert_eq!(p.source, 0);
+        assert_eq!(p.slots.len(), 1);
+        for sql in [
+            "SELECT deviceId FROM demo",
+            "SELECT lower(deviceId), count(*) FROM demo GROUP BY lower(deviceId), TUMBLINGWINDOW(ss, 10)",
+            "SELECT count(*) FROM demo GROUP BY TUMBLINGWINDOW(ss, 10)",
+        ] {
+            assert_eq!(KeyPartition::of(&plan(sql)), None, "{sql}");
+        }
+    }
+
+    /// Every record has exactly one owner among the process's workers, and
+    /// the owner is the worker the exchange sends the decoded row's key to.
+    #[test]
+    fn each_record_has_one_owner_which_the_exchange_agrees_with() {
+        let p = plan("SELECT deviceId, count(*) FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)");
+        let part = KeyPartition::of(&p).expect("partitioned");
+        let full = SourceDecoder::new(&p.sources[0], p.width, true);
+        for workers in [2usize, 3, 4] {
+            let mut routers: Vec<KeyRouter> =
+                (0..workers).map(|w| KeyRouter::new(&p, &part, w, workers, 0, workers)).collect();
+            for i in 0..200 {
+                let r = rec(&format!(r#"{{"deviceId":"d{i}","temperature":{i}.5,"ts":{}}}"#, 1000 + i));
+                let owners: Vec<usize> = (0..workers).filter(|w| routers[*w].owns(&r)).collect();
+                assert_eq!(owners.len(), 1, "record {i} on {workers} workers: {owners:?}");
+                let Item::Row(row) = full.decode(&r) else { panic!("decodes") };
+                let mut key = Vec::new();
+                row.slots[part.slots[0]].group_key(&mut key);
+                let hash = keyed::key_hash(&key);
+                let target =
+                    if workers.is_power_of_two() { hash & (workers as u64 - 1) } else { hash % workers as u64 };
+                assert_eq!(owners[0] as u64, target, "record {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn key_anywhere_in_the_record_and_bad_records_still_have_one_owner() {
+        let p = plan("SELECT deviceId, count(*) FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)");
+        let part = KeyPartition::of(&p).expect("partitioned");
+        let mut routers: Vec<KeyRouter> = (0..2).map(|w| KeyRouter::new(&p, &part, w, 2, 0, 2)).collect();
+        let first = rec(r#"{"deviceId":"d7","ts":1}"#);
+        let last = rec(r#"{"ts":1,"temperature":2.0,"deviceId":"d7"}"#);
+        let escaped = rec(r#"{"deviceId":"\u0064\u0037","ts":1}"#);
+        assert_eq!(routers[0].owner(&first), routers[0].owner(&last));
+        assert_eq!(routers[0].owner(&first), routers[1].owner(&escaped));
+        for bad in [r#"{"deviceId":"#, "[1,2]", "", r#"{"deviceId":7}"#] {
+            let r = rec(bad);
+            assert_eq!(routers.iter_mut().map(|x| x.owns(&r)).filter(|o| *o).count(), 1, "{bad}");
+        }
+        let obj = SourceRecord {
+            payload: Payload::Object(Arc::new([("deviceId".to_string(), Value::str("d7"))].into_iter().collect())),
+            meta: None,
+            ts: 0,
+        };
+        assert_eq!(routers[0].owner(&obj), routers[0].owner(&first));
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use oort_compiler::catalog::StreamDef;
+    use std::collections::BTreeMap;
+
+    /// Run under callgrind to count a router's instructions per record.
+    #[test]
+    #[ignore]
+    fn router_cost() {
+        let mut streams = BTreeMap::new();
+        let def: StreamDef = oort_compiler::parse_stream_ddl(
+            r#"CREATE STREAM demo (deviceId STRING, temperature FLOAT, humidity BIGINT, ts BIGINT) WITH (DATASOURCE="d", FORMAT="JSON", TIMESTAMP="ts")"#,
+        )
+        .expect("parses");
+        streams.insert(def.name.clone(), def);
+        let p = Arc::new(
+            oort_compiler::compile_rule(
+                "SELECT deviceId, count(*), max(humidity) FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)",
+                &streams,
+                Default::default(),
+            )
+            .expect("compiles"),
+        );
+        let part = KeyPartition::of(&p).expect("partitioned");
+        let mut r = KeyRouter::new(&p, &part, 0, 2, 0, 2);
+        let recs: Vec<SourceRecord> = (0..1000)
+            .map(|i| SourceRecord {
+                payload: Payload::Bytes(bytes::Bytes::from(format!(
+                    r#"{{"deviceId":"d{}","temperature":{}.25,"humidity":{},"ts":{}}}"#,
+                    i % 200,
+                    i % 40,
+                    i % 100,
+                    1_700_000_000_000u64 + i
+                ))),
+                meta: None,
+                ts: 0,
+            })
+            .collect();
+        let mut owned = 0;
+        for _ in 0..100 {
+            for rec in &recs {
+                owned += usize::from(r.owns(rec));
+            }
+        }
+        assert!(owned > 0);
+    }
+}
