@@ -419,6 +419,8 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     // Feed.
     let started = Instant::now();
     let mut closes = Vec::new();
+    // CPU seconds of the memory feed's thread, which ends before the run does.
+    let mut feed_cpu_s: Option<f64> = None;
     let mut source_tasks = Vec::new();
     match spec.feed {
         Feed::Memory => match spec.rate {
@@ -431,15 +433,20 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
                 query.window_hop_ms(),
                 &mut closes,
             )?,
-            None => std::thread::scope(|s| {
-                // Its own thread, so that a profile tells the feed apart from the harness.
-                std::thread::Builder::new()
-                    .name("bench-feed".into())
-                    .spawn_scoped(s, || feed_throughput(&feeds, input, query, clock.as_ref()))
-                    .context("starting the feed thread")?
-                    .join()
-                    .map_err(|_| anyhow!("the feed thread panicked"))?
-            })?,
+            None => {
+                feed_cpu_s = Some(std::thread::scope(|s| {
+                    // Its own thread, so that a profile tells the feed apart from the harness.
+                    std::thread::Builder::new()
+                        .name("bench-feed".into())
+                        .spawn_scoped(s, || {
+                            feed_throughput(&feeds, input, query, clock.as_ref())?;
+                            Ok::<_, anyhow::Error>(crate::sys::this_thread_cpu_seconds())
+                        })
+                        .context("starting the feed thread")?
+                        .join()
+                        .map_err(|_| anyhow!("the feed thread panicked"))?
+                })?);
+            }
         },
         Feed::File | Feed::Mqtt => {
             for (i, s) in plan.sources.iter().enumerate() {
@@ -507,8 +514,12 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     }
     let cpu_s = meter.cpu_s();
     if std::env::var_os("OORT_BENCH_THREAD_CPU").is_some() {
-        // Where the CPU went, by thread (the feed runs on the main thread).
-        eprintln!("thread cpu s: {:?}", meter.thread_cpu_s());
+        // Where the CPU went, by thread.
+        let mut threads = meter.thread_cpu_s();
+        if let Some(feed) = feed_cpu_s {
+            threads.push(("bench-feed".into(), crate::sys::round(feed, 2)));
+        }
+        eprintln!("thread cpu s: {threads:?}");
     }
     let peak_rss_mb = crate::sys::peak_rss_mb();
     watching.store(false, Ordering::Relaxed);

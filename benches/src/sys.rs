@@ -50,6 +50,18 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// CPU seconds (user + system) of the calling thread so far.
+pub fn this_thread_cpu_seconds() -> f64 {
+    // SAFETY: clock_gettime only writes the timespec we hand it.
+    let mut t: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if rc != 0 {
+        return 0.0;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
 /// CPU seconds (user + system) of each thread of this process, by thread
 /// name (`/proc/self/task/*/stat`, in clock ticks of 10 ms; threads of one
 /// name added up).
@@ -90,7 +102,8 @@ impl Meter {
     }
 
     /// CPU seconds per thread name since the start (threads that ended in
-    /// between are not counted).
+    /// between are not counted: a thread that ends early reports its own,
+    /// see [`this_thread_cpu_seconds`]).
     pub fn thread_cpu_s(&self) -> Vec<(String, f64)> {
         thread_cpu_seconds()
             .into_iter()

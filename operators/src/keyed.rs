@@ -177,6 +177,17 @@ pub fn two_phase(shape: &PlanShape) -> bool {
     shape.aggregate.as_ref().is_some_and(|(_, aggs)| aggs.iter().all(|a| aggregate::mergeable(&a.name)))
 }
 
+/// Whether several workers fold this plan's rows where they were decoded
+/// (two-phase, switched on), rather than exchanging them by key.
+pub fn folds_where_decoded(shape: &PlanShape) -> bool {
+    two_phase(shape) && two_phase_enabled()
+}
+
+/// The worker timely's exchange sends a record of hash `hash` to, among `peers`.
+pub(crate) fn exchange_target(hash: u64, peers: u64) -> u64 {
+    if peers.is_power_of_two() { hash & (peers - 1) } else { hash % peers }
+}
+
 /// Whether the keyed parallel path can run this plan.
 pub fn eligible(plan: &Arc<RulePlan>, shape: &PlanShape) -> bool {
     let Some(spec) = &shape.window else { return false };
@@ -299,7 +310,7 @@ pub fn render<'s>(
     let (keys, aggs): (Vec<ScalarExpr>, Vec<AggregateCall>) = shape.aggregate.clone().unwrap_or_default();
     // One worker folds every row itself: no key hash, no partial states.
     let alone = scope.peers() == 1;
-    let two_phase = !alone && two_phase(shape) && two_phase_enabled();
+    let two_phase = !alone && folds_where_decoded(shape);
     // Two-phase plans need no key hash either: rows stay on their worker.
     let route = (!two_phase && !alone).then(|| Route { keys, peers: scope.peers() as u64 });
     let (rows, strays, mins) = tag(input, plan.clone(), route, worker as u32, event_time);
@@ -335,7 +346,7 @@ struct Route {
 impl Route {
     /// The worker timely's exchange sends `hash` to.
     fn target(&self, hash: u64) -> u64 {
-        if self.peers.is_power_of_two() { hash & (self.peers - 1) } else { hash % self.peers }
+        exchange_target(hash, self.peers)
     }
 }
 

@@ -40,7 +40,7 @@ impl KeyPartition {
     /// exchange by key, when its keys are plain columns of its stream.
     pub fn of(plan: &Arc<RulePlan>) -> Option<Self> {
         let shape = PlanShape::of(plan).ok()?;
-        if !keyed::eligible(plan, &shape) || (keyed::two_phase(&shape) && keyed::two_phase_enabled()) {
+        if !keyed::eligible(plan, &shape) || keyed::folds_where_decoded(&shape) {
             return None;
         }
         let source = plan.sources.first()?;
@@ -157,9 +157,7 @@ impl KeyRouter {
             recycle_slots(slots);
             keyed::key_hash(&self.key)
         };
-        // As timely's exchange picks a target from a hash.
-        let peers = self.peers as u64;
-        let target = if peers.is_power_of_two() { hash & (peers - 1) } else { hash % peers } as usize;
+        let target = keyed::exchange_target(hash, self.peers as u64) as usize;
         match target.checked_sub(self.first) {
             Some(local) if local < self.locals => local,
             _ => target % self.locals,
@@ -168,7 +166,7 @@ impl KeyRouter {
 
     /// Whether this worker decodes `rec`.
     pub fn owns(&mut self, rec: &SourceRecord) -> bool {
-        self.locals == 1 || self.owner(rec) == self.local
+        self.owner(rec) == self.local
     }
 }
 

@@ -642,19 +642,7 @@ impl RowDecoder {
     /// else, and every malformed input, goes through serde_json, so values
     /// and error messages are serde_json's in every case.
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>, String> {
-        let mut slots = null_slots(self.width);
-        if self.rest_slot.is_none()
-            && let Ok(mut state) = self.scan.try_borrow_mut()
-        {
-            if json_scan::scan(bytes, self, &mut state, &mut slots, usize::MAX).is_some() {
-                return Ok(slots);
-            }
-            slots.iter_mut().for_each(|s| *s = Value::Null);
-        }
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        de.deserialize_map(RowVisitor { dec: self, slots: &mut slots }).map_err(|e| e.to_string())?;
-        de.end().map_err(|e| e.to_string())?;
-        Ok(slots)
+        self.decode_until(bytes, usize::MAX)
     }
 
     /// Decodes the fields this decoder reads from one JSON object, stopping
@@ -662,21 +650,29 @@ impl RowDecoder {
     /// is neither read nor checked, and a malformed object leaves its slots
     /// null. For routing a record by a few leading fields, never for rows.
     pub fn decode_leading(&self, bytes: &[u8]) -> Vec<Value> {
+        self.decode_until(bytes, self.names.len()).unwrap_or_else(|_| null_slots(self.width))
+    }
+
+    /// [`RowDecoder::decode`], ending once `stop` values are placed (see
+    /// `json_scan::scan`); only a whole decode (`usize::MAX`) checks what
+    /// follows the object.
+    #[inline]
+    fn decode_until(&self, bytes: &[u8], stop: usize) -> Result<Vec<Value>, String> {
         let mut slots = null_slots(self.width);
-        let wanted = self.names.len();
         if self.rest_slot.is_none()
             && let Ok(mut state) = self.scan.try_borrow_mut()
         {
-            if json_scan::scan(bytes, self, &mut state, &mut slots, wanted).is_some() {
-                return slots;
+            if json_scan::scan(bytes, self, &mut state, &mut slots, stop).is_some() {
+                return Ok(slots);
             }
             slots.iter_mut().for_each(|s| *s = Value::Null);
         }
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        if de.deserialize_map(RowVisitor { dec: self, slots: &mut slots }).is_err() {
-            slots.iter_mut().for_each(|s| *s = Value::Null);
+        de.deserialize_map(RowVisitor { dec: self, slots: &mut slots }).map_err(|e| e.to_string())?;
+        if stop == usize::MAX {
+            de.end().map_err(|e| e.to_string())?;
         }
-        slots
+        Ok(slots)
     }
 
     /// Places an already decoded object (memory sources, test vectors) into slots.

@@ -487,7 +487,8 @@ fn build_wiring(
     let per_worker = (plan.options.buffer_length / workers).max(4);
     let sources = plan.sources.len();
     let mut senders: Vec<Vec<mpsc::Sender<FeedBatch>>> = vec![Vec::new(); sources];
-    // A key-partitioned input goes to every worker, each decoding its keys' records.
+    // A key-partitioned input goes to every worker, each decoding its keys' records
+    // (with one worker there is nothing to partition).
     let partition = oort_operators::partition::KeyPartition::of(plan).filter(|_| workers > 1);
     let mut feeds = Vec::with_capacity(workers);
     for _ in 0..workers {

@@ -683,7 +683,7 @@ fn handle_create_rule(
             share
                 .partition
                 .as_ref()
-                .filter(|p| p.source == i && share.locals > 1)
+                .filter(|p| p.source == i)
                 .map(|p| KeyRouter::new(&plan, p, local, share.locals, ctx.first_index, worker.peers()))
         })
         .collect();
