@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::window_runs::same_on_1_2_4;
+use common::window_runs::{Feeding, same_on_1_2_4, same_on_1_2_4_fed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tumbling_group_by_is_the_same_on_1_2_4_workers() {
@@ -15,6 +15,18 @@ async fn tumbling_group_by_is_the_same_on_1_2_4_workers() {
                window_start() AS ws, window_end() AS we FROM demo0 GROUP BY deviceId, TUMBLINGWINDOW(ss, 2)";
     let rows = same_on_1_2_4(sql, 1).await;
     // 3,000 records 7 ms apart span 21 s: about 11 windows of 23 keys.
+    assert!(rows >= 10 * 23, "only {rows} rows");
+}
+
+/// A key-partitioned rule hands every batch to every worker: a batch that
+/// spans more event time than `lateTolerance` must not make one worker's
+/// rows late because another worker already took in the batch's later ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_batches_with_a_short_late_tolerance_lose_nothing_on_1_2_4_workers() {
+    let sql = "SELECT deviceId, COUNT(*) AS c, SUM(v) AS s, window_end() AS we FROM demo0 \
+               GROUP BY deviceId, TUMBLINGWINDOW(ss, 2)";
+    // 500 records 7 ms apart: 3.5 s of event time per batch, against 1 s of tolerance.
+    let rows = same_on_1_2_4_fed(sql, 1, Feeding { batch: 500, late_tolerance: "1s" }).await;
     assert!(rows >= 10 * 23, "only {rows} rows");
 }
 

@@ -102,7 +102,39 @@ struct OpenGroup {
 /// A batch of records as a worker receives it: shared, since a
 /// key-partitioned input hands every batch to every worker
 /// ([`oort_operators::partition`]).
-pub type FeedBatch = Arc<Vec<SourceRecord>>;
+pub type FeedBatch = Arc<SharedBatch>;
+
+/// The records of one batch and how far the workers it went to have got
+/// with it.
+///
+/// An event-time input's shared maximum (what its watermark comes from)
+/// takes in a batch's event times only once every worker that received the
+/// batch has finished it: a worker still taking in a broadcast batch's early
+/// records must not find the watermark already past them because another
+/// worker took in the batch's later ones. A batch sent to one worker is
+/// finished as soon as that worker has taken it in.
+#[derive(Debug)]
+pub struct SharedBatch {
+    /// The records.
+    pub records: Vec<SourceRecord>,
+    /// Workers that have not finished the batch.
+    pending: AtomicUsize,
+    /// Largest event time the workers that finished took in from it.
+    max_ts: AtomicU64,
+}
+
+impl SharedBatch {
+    fn new(records: Vec<SourceRecord>, workers: usize) -> FeedBatch {
+        Arc::new(Self { records, pending: AtomicUsize::new(workers), max_ts: AtomicU64::new(0) })
+    }
+
+    /// Notes that a worker has finished the batch, having taken in event
+    /// times up to `max_ts`; once every worker has, the batch's largest event time.
+    pub fn finish(&self, max_ts: u64) -> Option<u64> {
+        self.max_ts.fetch_max(max_ts, Ordering::AcqRel);
+        (self.pending.fetch_sub(1, Ordering::AcqRel) == 1).then(|| self.max_ts.load(Ordering::Acquire))
+    }
+}
 
 /// Feeds one source of one rule: batches go round-robin to the workers, or,
 /// for a key-partitioned input, each batch to every worker (each decodes the
@@ -132,8 +164,9 @@ impl SourceFeed {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let batch = Arc::new(batch);
-        for w in self.targets() {
+        let targets = self.targets();
+        let batch = SharedBatch::new(batch, targets.len());
+        for w in targets {
             self.senders[w].send(batch.clone()).await.map_err(|_| RuntimeError::Stopped)?;
             self.wake(w);
         }
@@ -146,8 +179,9 @@ impl SourceFeed {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let batch = Arc::new(batch);
-        for w in self.targets() {
+        let targets = self.targets();
+        let batch = SharedBatch::new(batch, targets.len());
+        for w in targets {
             self.senders[w].blocking_send(batch.clone()).map_err(|_| RuntimeError::Stopped)?;
             self.wake(w);
         }
@@ -172,7 +206,7 @@ impl SourceFeed {
                 Err(mpsc::error::TrySendError::Closed(())) => return Err(RuntimeError::Stopped),
             }
         }
-        let batch = Arc::new(batch);
+        let batch = SharedBatch::new(batch, permits.len());
         for permit in permits {
             permit.send(batch.clone());
         }
@@ -592,6 +626,9 @@ mod tests {
         assert!(rx0.try_recv().is_err(), "nothing for worker 0 either");
         assert!(rx1.try_recv().is_ok());
         assert!(feed.try_send(Vec::new()).unwrap());
-        assert!(rx0.try_recv().is_ok() && rx1.try_recv().is_ok());
+        let (a, b) = (rx0.try_recv().unwrap(), rx1.try_recv().unwrap());
+        // The batch's event times count once both workers have finished it.
+        assert_eq!(a.finish(70), None, "worker 1 is not done");
+        assert_eq!(b.finish(40), Some(70));
     }
 }

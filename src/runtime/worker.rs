@@ -374,7 +374,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     taken += u64::from(own);
                     own
                 };
-                let mut items = oort_operators::source::item_batch(batch.len());
+                let mut items = oort_operators::source::item_batch(batch.records.len());
                 if rule.event_time {
                     // The watermark moves with this batch's own event times; the
                     // other inputs' maxima are read once per batch and the shared
@@ -383,7 +383,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     let seen = rule.max_event_ts[i].load(Ordering::SeqCst);
                     let mut local_max = seen;
                     let mut late = 0;
-                    for rec in batch.iter().filter(|rec| mine(rec)) {
+                    for rec in batch.records.iter().filter(|rec| mine(rec)) {
                         let item = decoder.decode(rec);
                         if let Item::Row(r) = &item {
                             let own = if rule.is_table[i] { None } else { Some(local_max) };
@@ -400,11 +400,16 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     if late > 0 {
                         rule.metrics.late.fetch_add(late, Ordering::Relaxed);
                     }
-                    if local_max > seen && rule.max_event_ts[i].fetch_max(local_max, Ordering::SeqCst) < local_max {
+                    // The shared maximum takes the batch in once every worker it
+                    // went to has finished it (see `SharedBatch`).
+                    if let Some(batch_max) = batch.finish(local_max)
+                        && batch_max > seen
+                        && rule.max_event_ts[i].fetch_max(batch_max, Ordering::SeqCst) < batch_max
+                    {
                         moved = true;
                     }
                 } else {
-                    items.extend(batch.iter().filter(|rec| mine(rec)).map(|rec| decoder.decode(rec)));
+                    items.extend(batch.records.iter().filter(|rec| mine(rec)).map(|rec| decoder.decode(rec)));
                 }
                 rule.metrics.records_in.fetch_add(taken, Ordering::Relaxed);
                 // One message per batch into the dataflow, not one push per record.
@@ -478,9 +483,9 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
     let mut taken = 0u64;
     for _ in 0..MAX_BATCHES_PER_ROUND {
         let Some(batch) = take_batch(&mut g.feed) else { break };
-        taken += batch.len() as u64;
-        let mut items = oort_operators::source::item_batch(batch.len());
-        items.extend(batch.iter().map(|rec| g.decoder.decode(rec)));
+        taken += batch.records.len() as u64;
+        let mut items = oort_operators::source::item_batch(batch.records.len());
+        items.extend(batch.records.iter().map(|rec| g.decoder.decode(rec)));
         g.input.send_batch(&mut items);
     }
     if taken == 0 {

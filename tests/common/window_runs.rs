@@ -57,8 +57,18 @@ pub fn render(m: &oort_operators::value::Map) -> String {
         .join(",")
 }
 
+/// How a run is fed: records per batch, and the rule's `lateTolerance`.
+#[derive(Clone, Copy)]
+pub struct Feeding {
+    pub batch: u64,
+    pub late_tolerance: &'static str,
+}
+
+/// Batches of 50 records (350 ms of event time) and a tolerance longer than the feed.
+pub const SHORT_BATCHES: Feeding = Feeding { batch: 50, late_tolerance: "100s" };
+
 /// Runs `sql` over `streams` mock streams on `workers` workers; the sorted output rows.
-pub async fn run(workers: usize, sql: &str, streams: u64) -> Vec<String> {
+pub async fn run(workers: usize, sql: &str, streams: u64, feeding: Feeding) -> Vec<String> {
     let (mgr, runtime) = super::memory_manager(workers);
     for s in 0..streams {
         mgr.create_stream(&format!(
@@ -69,13 +79,13 @@ pub async fn run(workers: usize, sql: &str, streams: u64) -> Vec<String> {
     let topic = format!("par-out-{workers}");
     let mut out = mgr.env().memory.subscribe(&topic, 1_000_000);
     let mut rule = super::memory_rule("par", sql, &topic);
-    let options = json!({"isEventTime": true, "lateTolerance": "100s", "bufferLength": 100000});
+    let options = json!({"isEventTime": true, "lateTolerance": feeding.late_tolerance, "bufferLength": 100000});
     rule.options = options.as_object().expect("object").clone();
     mgr.create_rule(rule).expect("rule");
     let feeds: Vec<_> = (0..streams).map(|s| mgr.feed("par", &format!("demo{s}")).expect("feed")).collect();
-    for start in (0..RECORDS).step_by(50) {
+    for start in (0..RECORDS).step_by(feeding.batch as usize) {
         for (s, feed) in feeds.iter().enumerate() {
-            let batch = (start..(start + 50).min(RECORDS)).map(|i| nth(s as u64, i)).collect();
+            let batch = (start..(start + feeding.batch).min(RECORDS)).map(|i| nth(s as u64, i)).collect();
             feed.send(batch).await.expect("send");
         }
     }
@@ -105,10 +115,15 @@ pub async fn run(workers: usize, sql: &str, streams: u64) -> Vec<String> {
 
 /// Runs `sql` on 1, 2 and 4 workers and checks the three give the same rows; their number.
 pub async fn same_on_1_2_4(sql: &str, streams: u64) -> usize {
-    let one = run(1, sql, streams).await;
+    same_on_1_2_4_fed(sql, streams, SHORT_BATCHES).await
+}
+
+/// [`same_on_1_2_4`] fed as `feeding` says.
+pub async fn same_on_1_2_4_fed(sql: &str, streams: u64, feeding: Feeding) -> usize {
+    let one = run(1, sql, streams, feeding).await;
     assert!(!one.is_empty(), "no output for {sql}");
     for workers in [2, 4] {
-        let many = run(workers, sql, streams).await;
+        let many = run(workers, sql, streams, feeding).await;
         assert_eq!(one.len(), many.len(), "row count on {workers} workers for {sql}");
         assert_eq!(one, many, "rows on {workers} workers for {sql}");
     }
