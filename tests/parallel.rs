@@ -18,9 +18,10 @@ async fn tumbling_group_by_is_the_same_on_1_2_4_workers() {
     assert!(rows >= 10 * 23, "only {rows} rows");
 }
 
-/// A key-partitioned rule hands every batch to every worker: a batch that
-/// spans more event time than `lateTolerance` must not make one worker's
-/// rows late because another worker already took in the batch's later ones.
+/// A key-partitioned rule splits every batch by key among the workers: a
+/// batch that spans more event time than `lateTolerance` must not make one
+/// worker's rows late because another worker already took in the later
+/// records of its own part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_batches_with_a_short_late_tolerance_lose_nothing_on_1_2_4_workers() {
     let sql = "SELECT deviceId, COUNT(*) AS c, SUM(v) AS s, window_end() AS we FROM demo0 \

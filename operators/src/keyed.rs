@@ -439,25 +439,45 @@ pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
 }
 
 /// [`key_hash`] of the group key that is one string value, from its text.
-pub(crate) fn string_key_hash(text: &[u8], scratch: &mut Vec<u8>) -> u64 {
-    // The encoding is a tag, the length and the text: built on the stack
-    // when short (a device id's is about 15 bytes).
-    let mut buf = [0u8; 48];
-    let len = 9 + text.len();
-    if let Some(dst) = buf.get_mut(9..len) {
-        dst.copy_from_slice(text);
-        buf[0] = 3;
-        buf[1..9].copy_from_slice(&(text.len() as u64).to_le_bytes());
-        debug_assert!({
-            let mut check = Vec::new();
-            crate::value::string_group_key(text, &mut check);
-            check == buf[..len]
-        });
-        return key_hash(&buf[..len]);
+///
+/// The encoding ([`crate::value::string_group_key`]) is a tag byte, the
+/// length as 8 bytes and the text: its words are read straight from the
+/// text (word `k` ≥ 1 is the text from byte `8k − 9`, the byte before the
+/// text being the length's top byte, 0), so nothing is copied and no word
+/// is read back from bytes just written.
+pub(crate) fn string_key_hash(text: &[u8]) -> u64 {
+    let n = text.len();
+    if n >= 1 << 56 {
+        let mut encoded = Vec::with_capacity(n + 9);
+        crate::value::string_group_key(text, &mut encoded);
+        return key_hash(&encoded);
     }
-    scratch.clear();
-    crate::value::string_group_key(text, scratch);
-    key_hash(scratch)
+    // Bytes `count` of the encoding from text index `at` (`-1`: the length's top byte), zero-padded.
+    let word = |at: isize, count: usize| -> u64 {
+        if let Ok(start) = usize::try_from(at)
+            && count == 8
+            && let Some(w) = text.get(start..start + 8).and_then(|b| b.first_chunk::<8>())
+        {
+            return u64::from_le_bytes(*w);
+        }
+        let mut w = 0u64;
+        for i in 0..count {
+            let b = usize::try_from(at + i as isize).ok().and_then(|j| text.get(j)).copied().unwrap_or(0);
+            w |= u64::from(b) << (8 * i);
+        }
+        w
+    };
+    let total = n + 9;
+    let mut h = GroupKeyHasher::default();
+    h.mix(3 | ((n as u64) << 8));
+    for k in 1..total / 8 {
+        h.mix(word(8 * k as isize - 9, 8));
+    }
+    let rest = total % 8;
+    if rest > 0 {
+        h.mix(word(8 * (total / 8) as isize - 9, rest) ^ ((rest as u64) << 59));
+    }
+    std::hash::Hasher::finish(&h)
 }
 
 /// Decides the alignment on worker 0: the rule start (processing time) or the
@@ -514,6 +534,15 @@ fn align<'s>(mins: Stream<'s, Time, Vec<TagOut>>, event_time: bool, worker: usiz
 #[derive(Default, Clone, Copy)]
 pub struct GroupKeyHasher(u64);
 
+impl GroupKeyHasher {
+    /// Takes in one word of the bytes (the last one, if short, zero-padded
+    /// and marked with its length in the top bits).
+    #[inline(always)]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
 impl std::hash::Hasher for GroupKeyHasher {
     fn finish(&self) -> u64 {
         // splitmix64's finalizer: the table indexes on the low bits, which the
@@ -524,22 +553,21 @@ impl std::hash::Hasher for GroupKeyHasher {
         z ^ (z >> 31)
     }
     fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+            self.mix(u64::from_le_bytes(w));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut w = [0u8; 8];
             w[..rest.len()].copy_from_slice(rest);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59)).wrapping_mul(K);
+            self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
         }
     }
     fn write_usize(&mut self, n: usize) {
-        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+        self.mix(n as u64);
     }
 }
 
@@ -1366,6 +1394,19 @@ fn finish<'s>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_string_keys_hash_from_its_text_is_the_hash_of_its_encoding() {
+        let texts: Vec<String> = (0..=40)
+            .map(|n| (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect())
+            .chain(["d7".into(), "\u{e9}t\u{e9}-\u{1f600}".into(), "with \"quote\"".into()])
+            .collect();
+        for text in &texts {
+            let mut encoded = Vec::new();
+            crate::value::string_group_key(text.as_bytes(), &mut encoded);
+            assert_eq!(string_key_hash(text.as_bytes()), key_hash(&encoded), "{text:?} ({} bytes)", text.len());
+        }
+    }
+
     use super::*;
 
     #[test]

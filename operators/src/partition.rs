@@ -6,16 +6,16 @@
 //! exchange, to the worker its key hashes to: on two cores, every row was
 //! written by one core and folded by the other, and the first read of each
 //! moved row missed the cache. Such a rule has a [`KeyPartition`]: the
-//! runtime hands every batch of the stream to every worker of the process,
-//! and each worker's [`KeyRouter`] reads just the key fields of each record
-//! (the JSON up to them), hashes them as the exchange does, and lets the
-//! worker decode only the records routed to it. Rows then stay on the core
-//! that decoded them. The exchange stays in the dataflow and still decides
-//! where a row is folded, so the router only has to be right almost always,
-//! not always: a record whose key reads differently in full (a repeated key,
-//! a value the stream's strict schema refuses) is decoded by one worker and
-//! moved like before. Each record is decoded by exactly one worker, since
-//! every worker computes the same owner from the same bytes.
+//! rule's feed (the runtime's `SourceFeed`, on the source's thread) reads
+//! just the key fields of each record with a [`KeyRouter`] (the JSON up to
+//! them), hashes them as the exchange does, and splits every batch into one
+//! part per worker of the process. Each worker decodes only its part, and
+//! rows then stay on the core that decoded them. The exchange stays in the
+//! dataflow and still decides where a row is folded, so the router only has
+//! to be right almost always, not always: a record whose key reads
+//! differently in full (a repeated key, a value the stream's strict schema
+//! refuses) is decoded by one worker and moved like before. Each record is
+//! read once by the router and decoded by exactly one worker.
 
 use crate::json_scan;
 use crate::keyed;
@@ -74,8 +74,6 @@ pub struct KeyRouter {
     /// `{"field":"`: how a record whose first field is the key starts.
     string_prefix: Box<[u8]>,
     slots: Vec<usize>,
-    /// This worker's index among the process's workers.
-    local: usize,
     /// The process's workers.
     locals: usize,
     /// Global index of the process's first worker.
@@ -86,16 +84,9 @@ pub struct KeyRouter {
 }
 
 impl KeyRouter {
-    /// The router of worker `first + local` of `peers`, in a process of
-    /// `locals` workers, for `partition` of `plan`.
-    pub fn new(
-        plan: &RulePlan,
-        partition: &KeyPartition,
-        local: usize,
-        locals: usize,
-        first: usize,
-        peers: usize,
-    ) -> Self {
+    /// The router of a process of `locals` workers, the first of which is
+    /// worker `first` of `peers`, for `partition` of `plan`.
+    pub fn new(plan: &RulePlan, partition: &KeyPartition, locals: usize, first: usize, peers: usize) -> Self {
         // A partition names a source of its plan ([`KeyPartition::of`]); were
         // it not so, the first worker would take every record.
         let decoder = plan.sources.get(partition.source).map(|source| {
@@ -126,7 +117,6 @@ impl KeyRouter {
             string_field,
             string_prefix,
             slots: partition.slots.clone(),
-            local,
             locals: locals.max(1),
             first,
             peers: peers.max(1),
@@ -143,7 +133,7 @@ impl KeyRouter {
             _ => None,
         };
         let hash = if let Some(text) = text {
-            keyed::string_key_hash(text, &mut self.key)
+            keyed::string_key_hash(text)
         } else {
             let Some(decoder) = &self.decoder else { return 0 };
             self.key.clear();
@@ -164,9 +154,9 @@ impl KeyRouter {
         }
     }
 
-    /// Whether this worker decodes `rec`.
-    pub fn owns(&mut self, rec: &SourceRecord) -> bool {
-        self.owner(rec) == self.local
+    /// Workers of the process (the parts [`KeyRouter::owner`] picks from).
+    pub fn locals(&self) -> usize {
+        self.locals
     }
 }
 
@@ -214,19 +204,18 @@ mod tests {
         let part = KeyPartition::of(&p).expect("partitioned");
         let full = SourceDecoder::new(&p.sources[0], p.width, true);
         for workers in [2usize, 3, 4] {
-            let mut routers: Vec<KeyRouter> =
-                (0..workers).map(|w| KeyRouter::new(&p, &part, w, workers, 0, workers)).collect();
+            let mut router = KeyRouter::new(&p, &part, workers, 0, workers);
             for i in 0..200 {
                 let r = rec(&format!(r#"{{"deviceId":"d{i}","temperature":{i}.5,"ts":{}}}"#, 1000 + i));
-                let owners: Vec<usize> = (0..workers).filter(|w| routers[*w].owns(&r)).collect();
-                assert_eq!(owners.len(), 1, "record {i} on {workers} workers: {owners:?}");
+                let owner = router.owner(&r);
+                assert!(owner < workers, "record {i} on {workers} workers: {owner}");
                 let Item::Row(row) = full.decode(&r) else { panic!("decodes") };
                 let mut key = Vec::new();
                 row.slots[part.slots[0]].group_key(&mut key);
                 let hash = keyed::key_hash(&key);
                 let target =
                     if workers.is_power_of_two() { hash & (workers as u64 - 1) } else { hash % workers as u64 };
-                assert_eq!(owners[0] as u64, target, "record {i}");
+                assert_eq!(owner as u64, target, "record {i}");
             }
         }
     }
@@ -235,22 +224,21 @@ mod tests {
     fn key_anywhere_in_the_record_and_bad_records_still_have_one_owner() {
         let p = plan("SELECT deviceId, count(*) FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)");
         let part = KeyPartition::of(&p).expect("partitioned");
-        let mut routers: Vec<KeyRouter> = (0..2).map(|w| KeyRouter::new(&p, &part, w, 2, 0, 2)).collect();
+        let mut router = KeyRouter::new(&p, &part, 2, 0, 2);
         let first = rec(r#"{"deviceId":"d7","ts":1}"#);
         let last = rec(r#"{"ts":1,"temperature":2.0,"deviceId":"d7"}"#);
         let escaped = rec(r#"{"deviceId":"\u0064\u0037","ts":1}"#);
-        assert_eq!(routers[0].owner(&first), routers[0].owner(&last));
-        assert_eq!(routers[0].owner(&first), routers[1].owner(&escaped));
+        assert_eq!(router.owner(&first), router.owner(&last));
+        assert_eq!(router.owner(&first), router.owner(&escaped));
         for bad in [r#"{"deviceId":"#, "[1,2]", "", r#"{"deviceId":7}"#] {
-            let r = rec(bad);
-            assert_eq!(routers.iter_mut().map(|x| x.owns(&r)).filter(|o| *o).count(), 1, "{bad}");
+            assert!(router.owner(&rec(bad)) < 2, "{bad}");
         }
         let obj = SourceRecord {
             payload: Payload::Object(Arc::new([("deviceId".to_string(), Value::str("d7"))].into_iter().collect())),
             meta: None,
             ts: 0,
         };
-        assert_eq!(routers[0].owner(&obj), routers[0].owner(&first));
+        assert_eq!(router.owner(&obj), router.owner(&first));
     }
 }
 
@@ -279,7 +267,7 @@ mod cost {
             .expect("compiles"),
         );
         let part = KeyPartition::of(&p).expect("partitioned");
-        let mut r = KeyRouter::new(&p, &part, 0, 2, 0, 2);
+        let mut r = KeyRouter::new(&p, &part, 2, 0, 2);
         let recs: Vec<SourceRecord> = (0..1000)
             .map(|i| SourceRecord {
                 payload: Payload::Bytes(bytes::Bytes::from(format!(
@@ -296,7 +284,7 @@ mod cost {
         let mut owned = 0;
         for _ in 0..100 {
             for rec in &recs {
-                owned += usize::from(r.owns(rec));
+                owned += usize::from(r.owner(rec) == 0);
             }
         }
         assert!(owned > 0);

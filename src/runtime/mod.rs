@@ -24,6 +24,7 @@ use clock::Clock;
 use command::Command;
 use metrics::RuleMetrics;
 use oort_compiler::plan::RulePlan;
+use oort_operators::partition::{KeyPartition, KeyRouter};
 use oort_operators::query::Emission;
 use oort_operators::shared_scan;
 use oort_operators::source::SourceRecord;
@@ -99,63 +100,95 @@ struct OpenGroup {
     source_metrics: Arc<RuleMetrics>,
 }
 
-/// A batch of records as a worker receives it: shared, since a
-/// key-partitioned input hands every batch to every worker
-/// ([`oort_operators::partition`]).
-pub type FeedBatch = Arc<SharedBatch>;
-
-/// The records of one batch and how far the workers it went to have got
-/// with it.
-///
-/// An event-time input's shared maximum (what its watermark comes from)
-/// takes in a batch's event times only once every worker that received the
-/// batch has finished it: a worker still taking in a broadcast batch's early
-/// records must not find the watermark already past them because another
-/// worker took in the batch's later ones. A batch sent to one worker is
-/// finished as soon as that worker has taken it in.
+/// A batch of records as a worker receives it: a whole batch of the source,
+/// or, on a key-partitioned input, the part of one whose keys this worker
+/// owns ([`oort_operators::partition`]).
 #[derive(Debug)]
-pub struct SharedBatch {
+pub struct FeedBatch {
     /// The records.
     pub records: Vec<SourceRecord>,
-    /// Workers that have not finished the batch.
+    /// Shared by the parts of one split batch; `None` for a whole batch.
+    split: Option<Arc<SplitProgress>>,
+}
+
+impl FeedBatch {
+    fn whole(records: Vec<SourceRecord>) -> Self {
+        Self { records, split: None }
+    }
+
+    /// Notes that the worker has taken the batch in, with event times up to
+    /// `max_ts`; the largest event time of the whole source batch once every
+    /// part of it is taken in (at once for a whole batch), else `None`.
+    pub fn finish(&self, max_ts: u64) -> Option<u64> {
+        match &self.split {
+            None => Some(max_ts),
+            Some(progress) => progress.finish(max_ts),
+        }
+    }
+}
+
+/// How far the workers have got with the parts of one split batch.
+///
+/// An event-time input's shared maximum (what its watermark comes from)
+/// takes in a batch's event times only once every part of it is taken in:
+/// a worker still taking in its part's early records must not find the
+/// watermark already past them because another worker took in the later
+/// records of its own part.
+#[derive(Debug)]
+struct SplitProgress {
+    /// Parts not taken in yet.
     pending: AtomicUsize,
-    /// Largest event time the workers that finished took in from it.
+    /// Largest event time of the parts taken in.
     max_ts: AtomicU64,
 }
 
-impl SharedBatch {
-    fn new(records: Vec<SourceRecord>, workers: usize) -> FeedBatch {
-        Arc::new(Self { records, pending: AtomicUsize::new(workers), max_ts: AtomicU64::new(0) })
-    }
-
-    /// Notes that a worker has finished the batch, having taken in event
-    /// times up to `max_ts`; once every worker has, the batch's largest event time.
-    pub fn finish(&self, max_ts: u64) -> Option<u64> {
+impl SplitProgress {
+    fn finish(&self, max_ts: u64) -> Option<u64> {
         self.max_ts.fetch_max(max_ts, Ordering::AcqRel);
         (self.pending.fetch_sub(1, Ordering::AcqRel) == 1).then(|| self.max_ts.load(Ordering::Acquire))
     }
 }
 
 /// Feeds one source of one rule: batches go round-robin to the workers, or,
-/// for a key-partitioned input, each batch to every worker (each decodes the
-/// records whose key it owns).
+/// for a key-partitioned input, each batch is split by key, one part per
+/// worker (each worker decodes the records whose key it owns).
 #[derive(Clone)]
 pub struct SourceFeed {
     senders: Vec<mpsc::Sender<FeedBatch>>,
     threads: Arc<Mutex<Vec<Thread>>>,
     next: Arc<AtomicUsize>,
-    broadcast: bool,
+    /// Splits a key-partitioned input's batches (one lock per batch).
+    router: Option<Arc<Mutex<KeyRouter>>>,
 }
 
 impl SourceFeed {
-    /// The workers a batch goes to: the next in turn, or all of them.
-    fn targets(&self) -> std::ops::Range<usize> {
-        if self.broadcast {
-            0..self.senders.len()
-        } else {
+    /// The parts of `batch` and the workers they go to: the whole batch to
+    /// the next worker in turn, or one part per worker that owns some of its
+    /// keys.
+    fn parts(&self, batch: Vec<SourceRecord>) -> Vec<(usize, FeedBatch)> {
+        let router = self.router.as_ref().and_then(|r| r.lock().ok());
+        let Some(mut router) = router.filter(|r| r.locals() == self.senders.len() && !batch.is_empty()) else {
             let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-            w..w + 1
+            return vec![(w, FeedBatch::whole(batch))];
+        };
+        let share = batch.len() / self.senders.len() + batch.len() / 8;
+        let mut parts: Vec<Vec<SourceRecord>> = (0..self.senders.len()).map(|_| Vec::with_capacity(share)).collect();
+        for rec in batch {
+            let w = router.owner(&rec);
+            if let Some(part) = parts.get_mut(w) {
+                part.push(rec);
+            }
         }
+        drop(router);
+        let taking = parts.iter().filter(|p| !p.is_empty()).count();
+        let split = (taking > 1)
+            .then(|| Arc::new(SplitProgress { pending: AtomicUsize::new(taking), max_ts: AtomicU64::new(0) }));
+        parts
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(w, records)| (w, FeedBatch { records, split: split.clone() }))
+            .collect()
     }
 
     /// Sends a batch, waiting while the rule's queue is full (backpressure).
@@ -164,10 +197,8 @@ impl SourceFeed {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let targets = self.targets();
-        let batch = SharedBatch::new(batch, targets.len());
-        for w in targets {
-            self.senders[w].send(batch.clone()).await.map_err(|_| RuntimeError::Stopped)?;
+        for (w, part) in self.parts(batch) {
+            self.senders[w].send(part).await.map_err(|_| RuntimeError::Stopped)?;
             self.wake(w);
         }
         Ok(())
@@ -179,38 +210,33 @@ impl SourceFeed {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let targets = self.targets();
-        let batch = SharedBatch::new(batch, targets.len());
-        for w in targets {
-            self.senders[w].blocking_send(batch.clone()).map_err(|_| RuntimeError::Stopped)?;
+        for (w, part) in self.parts(batch) {
+            self.senders[w].blocking_send(part).map_err(|_| RuntimeError::Stopped)?;
             self.wake(w);
         }
         Ok(())
     }
 
-    /// Sends a batch if the next worker's queue (every worker's, when the
-    /// feed broadcasts) has room, without waiting: `Ok(false)` means full
-    /// (the caller keeps the batch and retries later), for producers that
-    /// must not block (plugin sources answer "retry").
+    /// Sends a batch if the queue of every worker it goes to has room,
+    /// without waiting: `Ok(false)` means full (the caller keeps the batch
+    /// and retries later), for producers that must not block (plugin sources
+    /// answer "retry").
     pub fn try_send(&self, batch: Vec<SourceRecord>) -> Result<bool, RuntimeError> {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let targets = self.targets();
+        let parts = self.parts(batch);
         // Room everywhere first, so a batch goes to all of its workers or to none.
-        let mut permits = Vec::with_capacity(targets.len());
-        for w in targets.clone() {
-            match self.senders[w].try_reserve() {
+        let mut permits = Vec::with_capacity(parts.len());
+        for (w, _) in &parts {
+            match self.senders[*w].try_reserve() {
                 Ok(permit) => permits.push(permit),
                 Err(mpsc::error::TrySendError::Full(())) => return Ok(false),
                 Err(mpsc::error::TrySendError::Closed(())) => return Err(RuntimeError::Stopped),
             }
         }
-        let batch = SharedBatch::new(batch, permits.len());
-        for permit in permits {
-            permit.send(batch.clone());
-        }
-        for w in targets {
+        for (permit, (w, part)) in permits.into_iter().zip(parts) {
+            permit.send(part);
             self.wake(w);
         }
         Ok(true)
@@ -272,6 +298,7 @@ pub struct Runtime {
     wiring: Arc<Wiring>,
     threads: Arc<Mutex<Vec<Thread>>>,
     workers: usize,
+    placement: Placement,
     cluster: bool,
     generation: AtomicU64,
     groups: Mutex<Groups>,
@@ -330,9 +357,15 @@ impl Runtime {
                     worker: timely::WorkerConfig::default(),
                 },
                 r.process * workers,
-                Some(RemoteWiring { sources: r.remote_sources.clone(), workers, threads: threads.clone() }),
+                Some(RemoteWiring {
+                    sources: r.remote_sources.clone(),
+                    placement: Placement { workers, first: r.process * workers, peers: r.hosts.len() * workers },
+                    threads: threads.clone(),
+                }),
             ),
         };
+        let placement =
+            Placement { workers, first: first_index, peers: role.as_ref().map_or(1, |r| r.hosts.len()) * workers };
         let cluster = role.is_some();
         let remote = remote.map(Arc::new);
         let guards = timely::execute(timely_config, move |worker| {
@@ -365,6 +398,7 @@ impl Runtime {
             wiring,
             threads,
             workers,
+            placement,
             cluster,
             generation: AtomicU64::new(1),
             groups: Mutex::default(),
@@ -388,7 +422,7 @@ impl Runtime {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let anchor_ms = self.clock.now_ms();
         let reads = vec![true; plan.sources.len()];
-        let built = build_wiring(&plan, self.workers, &reads, anchor_ms, self.cluster, &self.threads);
+        let built = build_wiring(&plan, self.placement, &reads, anchor_ms, self.cluster, &self.threads);
         self.wiring.register(id, generation, built.wiring);
         self.send(Command::CreateRule { id: id.to_string(), generation, anchor_ms, plan })?;
         let feeds = built.feeds.into_iter().flatten().collect();
@@ -408,14 +442,14 @@ impl Runtime {
         let key = shared_scan::group_key(&plan, &oort_operators::plan_exprs::referenced_slots(&plan));
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let anchor_ms = self.clock.now_ms();
-        let member = build_wiring(&plan, self.workers, &[false], anchor_ms, false, &self.threads);
+        let member = build_wiring(&plan, self.placement, &[false], anchor_ms, false, &self.threads);
         let mut groups = self.groups.lock().map_err(|_| RuntimeError::Stopped)?;
         let (group, opened) = match groups.by_key.get(&key) {
             Some(g) => (*g, false),
             None => {
                 groups.next += 1;
                 let g = groups.next;
-                let built = build_wiring(&plan, self.workers, &[true], anchor_ms, false, &self.threads);
+                let built = build_wiring(&plan, self.placement, &[true], anchor_ms, false, &self.threads);
                 let feed = built.feeds.into_iter().flatten().next().ok_or(RuntimeError::Stopped)?;
                 self.wiring.register(command::GROUP_WIRING, g, built.wiring);
                 self.send(Command::CreateGroup { group: g, plan: plan.clone() })?;
@@ -508,22 +542,34 @@ struct BuiltWiring {
     metrics: Arc<RuleMetrics>,
 }
 
-/// Creates a rule's channels for this process's `workers` workers: a bounded
-/// feed per source per worker where `reads[source]`, and the emission queue.
+/// Where this process's workers sit among the workers of the computation.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    /// Workers of this process.
+    workers: usize,
+    /// Global index of the process's first worker.
+    first: usize,
+    /// Workers of the whole computation.
+    peers: usize,
+}
+
+/// Creates a rule's channels for this process's workers: a bounded feed per
+/// source per worker where `reads[source]`, and the emission queue.
 fn build_wiring(
     plan: &Arc<RulePlan>,
-    workers: usize,
+    placement: Placement,
     reads: &[bool],
     anchor_ms: u64,
     cluster: bool,
     threads: &Arc<Mutex<Vec<Thread>>>,
 ) -> BuiltWiring {
+    let workers = placement.workers;
     let per_worker = (plan.options.buffer_length / workers).max(4);
     let sources = plan.sources.len();
     let mut senders: Vec<Vec<mpsc::Sender<FeedBatch>>> = vec![Vec::new(); sources];
-    // A key-partitioned input goes to every worker, each decoding its keys' records
-    // (with one worker there is nothing to partition).
-    let partition = oort_operators::partition::KeyPartition::of(plan).filter(|_| workers > 1);
+    // A key-partitioned input's batches are split by key, each worker decoding its
+    // keys' records (with one worker there is nothing to partition).
+    let partition = KeyPartition::of(plan).filter(|_| workers > 1);
     let mut feeds = Vec::with_capacity(workers);
     for _ in 0..workers {
         let mut row = Vec::with_capacity(sources);
@@ -548,7 +594,6 @@ fn build_wiring(
         active_until: Arc::new(AtomicU64::new(if cluster { ALWAYS_ACTIVE_MS } else { 0 })),
         anchor_ms,
         is_table: plan.sources.iter().map(|s| s.def.kind == oort_compiler::catalog::StreamKind::Table).collect(),
-        partition: partition.clone(),
         remaining: workers,
         gather: cluster,
         stopped: Arc::new(AtomicBool::new(false)),
@@ -561,7 +606,10 @@ fn build_wiring(
                 senders: s,
                 threads: threads.clone(),
                 next: Arc::new(AtomicUsize::new(0)),
-                broadcast: partition.as_ref().is_some_and(|p| p.source == i),
+                router: partition
+                    .as_ref()
+                    .filter(|p| p.source == i)
+                    .map(|p| Arc::new(Mutex::new(KeyRouter::new(plan, p, workers, placement.first, placement.peers)))),
             })
         })
         .collect();
@@ -571,7 +619,7 @@ fn build_wiring(
 /// How a process other than 0 wires a rule whose `CreateRule` reached it.
 pub struct RemoteWiring {
     sources: Option<Arc<dyn RemoteSources>>,
-    workers: usize,
+    placement: Placement,
     threads: Arc<Mutex<Vec<Thread>>>,
 }
 
@@ -584,7 +632,7 @@ impl RemoteWiring {
             Some(s) => s.reads(plan),
             None => vec![false; plan.sources.len()],
         };
-        let built = build_wiring(plan, self.workers, &reads, anchor_ms, true, &self.threads);
+        let built = build_wiring(plan, self.placement, &reads, anchor_ms, true, &self.threads);
         if let Some(s) = &self.sources
             && built.feeds.iter().any(Option::is_some)
         {
@@ -601,7 +649,7 @@ mod tests {
     #[test]
     fn try_send_answers_full_instead_of_waiting() {
         let (tx, mut rx) = mpsc::channel(1);
-        let feed = SourceFeed { senders: vec![tx], threads: Arc::default(), next: Arc::default(), broadcast: false };
+        let feed = SourceFeed { senders: vec![tx], threads: Arc::default(), next: Arc::default(), router: None };
         assert!(feed.try_send(Vec::new()).unwrap());
         assert!(!feed.try_send(Vec::new()).unwrap(), "the queue holds one batch: full");
         assert!(rx.try_recv().is_ok());
@@ -610,25 +658,62 @@ mod tests {
         assert!(matches!(feed.try_send(Vec::new()), Err(RuntimeError::Stopped)));
     }
 
+    fn keyed_plan() -> Arc<RulePlan> {
+        let def = oort_compiler::parse_stream_ddl(
+            r#"CREATE STREAM demo (deviceId STRING, ts BIGINT) WITH (DATASOURCE="d", FORMAT="JSON", TIMESTAMP="ts")"#,
+        )
+        .expect("parses");
+        let streams = std::collections::BTreeMap::from([(def.name.clone(), def)]);
+        let sql = "SELECT deviceId, count(*) FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)";
+        Arc::new(oort_compiler::compile_rule(sql, &streams, Default::default()).expect("compiles"))
+    }
+
+    fn records(keys: std::ops::Range<usize>) -> Vec<SourceRecord> {
+        keys.map(|k| SourceRecord {
+            payload: oort_operators::source::Payload::Bytes(format!(r#"{{"deviceId":"d{k}","ts":{k}}}"#).into()),
+            meta: None,
+            ts: 0,
+        })
+        .collect()
+    }
+
     #[test]
-    fn a_broadcast_batch_reaches_every_worker_or_none() {
+    fn a_split_batch_reaches_every_worker_of_its_keys_or_none() {
+        let plan = keyed_plan();
+        let part = KeyPartition::of(&plan).expect("partitioned");
+        let router = KeyRouter::new(&plan, &part, 2, 0, 2);
         let (tx0, mut rx0) = mpsc::channel(1);
         let (tx1, mut rx1) = mpsc::channel(1);
-        let feed =
-            SourceFeed { senders: vec![tx0, tx1], threads: Arc::default(), next: Arc::default(), broadcast: true };
-        assert!(feed.try_send(Vec::new()).unwrap());
+        let feed = SourceFeed {
+            senders: vec![tx0, tx1],
+            threads: Arc::default(),
+            next: Arc::default(),
+            router: Some(Arc::new(Mutex::new(router.clone()))),
+        };
+        assert!(feed.try_send(records(0..100)).unwrap());
         let (a, b) = (rx0.try_recv().unwrap(), rx1.try_recv().unwrap());
-        assert!(Arc::ptr_eq(&a, &b), "one shared batch, not a copy per worker");
-        feed.blocking_send(Vec::new()).unwrap();
-        assert!(rx0.try_recv().is_ok());
-        // Worker 1 is still full: the next batch goes nowhere.
-        assert!(!feed.try_send(Vec::new()).unwrap());
-        assert!(rx0.try_recv().is_err(), "nothing for worker 0 either");
-        assert!(rx1.try_recv().is_ok());
-        assert!(feed.try_send(Vec::new()).unwrap());
-        let (a, b) = (rx0.try_recv().unwrap(), rx1.try_recv().unwrap());
-        // The batch's event times count once both workers have finished it.
+        assert_eq!(a.records.len() + b.records.len(), 100, "every record once");
+        let mut check = router.clone();
+        for (w, part) in [&a, &b].into_iter().enumerate() {
+            assert!(!part.records.is_empty());
+            assert!(part.records.iter().all(|r| check.owner(r) == w), "worker {w} has only its own keys");
+        }
+        // The batch's event times count once both parts are taken in.
         assert_eq!(a.finish(70), None, "worker 1 is not done");
         assert_eq!(b.finish(40), Some(70));
+        feed.blocking_send(records(0..100)).unwrap();
+        assert!(rx0.try_recv().is_ok());
+        // Worker 1 is still full: the next batch goes nowhere.
+        assert!(!feed.try_send(records(0..100)).unwrap());
+        assert!(rx0.try_recv().is_err(), "nothing for worker 0 either");
+        assert!(rx1.try_recv().is_ok());
+        // A batch whose keys all belong to one worker is whole there: taken in at once.
+        let one: Vec<SourceRecord> = records(0..100).into_iter().filter(|r| check.owner(r) == 1).collect();
+        let n = one.len();
+        assert!(feed.try_send(one).unwrap());
+        assert!(rx0.try_recv().is_err());
+        let whole = rx1.try_recv().unwrap();
+        assert_eq!(whole.records.len(), n);
+        assert_eq!(whole.finish(9), Some(9));
     }
 }

@@ -4,10 +4,10 @@
 //! (2) every worker applies the commands the control probe has passed, in
 //! sequence order (`handle_create_rule`, `handle_drop_rule`), (3) drains the
 //! feed channels of its rules — decoding records here, on the worker they
-//! arrived at (every batch of a key-partitioned input arrives at every
-//! worker, which decodes the records of its own keys: see
-//! `oort_operators::partition`) — and advances each rule's inputs (processing time: to the
-//! next sub-tick of now; event time: to the shared watermark), (4) advances
+//! arrived at (a key-partitioned input's feed sends each worker the records
+//! of its own keys: see `oort_operators::partition`) — and advances each
+//! rule's inputs (processing time: to the next sub-tick of now; event time:
+//! to the shared watermark), (4) advances
 //! idle windowed rules only when a window boundary has been crossed, and (5)
 //! steps timely, parking until the next boundary when there is nothing to do.
 //! An idle rule therefore costs nothing between boundaries, and a rule
@@ -18,11 +18,10 @@ use super::clock::Clock;
 use super::command::Command;
 use super::metrics::RuleMetrics;
 use oort_compiler::plan::{LogicalPlan, RulePlan, SourcePlan, WindowKind};
-use oort_operators::partition::{KeyPartition, KeyRouter};
 use oort_operators::query::Emission;
 use oort_operators::render::{self, RuleInput};
 use oort_operators::shared_scan::{self, SharedScan};
-use oort_operators::source::{Item, SourceDecoder, SourceRecord};
+use oort_operators::source::{Item, SourceDecoder};
 use oort_operators::time::{self, Time};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -64,9 +63,6 @@ pub struct RuleWiring {
     pub anchor_ms: u64,
     /// Which inputs are tables (they do not hold back the event-time watermark).
     pub is_table: Vec<bool>,
-    /// The input every worker receives in full and decodes only the records
-    /// of its keys (the feed broadcasts it).
-    pub partition: Option<KeyPartition>,
     /// Workers that have not taken their share yet.
     pub remaining: usize,
     /// Gather every emission to worker 0 before the sink (in a cluster, so
@@ -119,8 +115,6 @@ impl Wiring {
             active_until: w.active_until.clone(),
             anchor_ms: w.anchor_ms,
             is_table: w.is_table.clone(),
-            partition: w.partition.clone(),
-            locals: w.feeds.len(),
             gather: w.gather,
             stopped: w.stopped.clone(),
         };
@@ -140,9 +134,6 @@ struct WorkerShare {
     active_until: Arc<AtomicU64>,
     anchor_ms: u64,
     is_table: Vec<bool>,
-    partition: Option<KeyPartition>,
-    /// Workers of this process.
-    locals: usize,
     gather: bool,
     stopped: Arc<AtomicBool>,
 }
@@ -170,8 +161,6 @@ struct InstalledRule {
     /// One per plan source; `None` once closed (a source this process does not read).
     inputs: Vec<Option<RuleInput>>,
     decoders: Vec<SourceDecoder>,
-    /// Per input: on a key-partitioned input, which records this worker decodes.
-    routers: Vec<Option<KeyRouter>>,
     feeds: Vec<Option<mpsc::Receiver<FeedBatch>>>,
     metrics: Arc<RuleMetrics>,
     buffer_length: i64,
@@ -366,14 +355,6 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
                 let Some(input) = rule.inputs[i].as_mut() else { continue };
-                // Every worker receives a partitioned input's batches: each takes in its own records.
-                let mut router = rule.routers.get_mut(i).and_then(Option::as_mut);
-                let mut taken: u64 = 0;
-                let mut mine = |rec: &SourceRecord| {
-                    let own = router.as_mut().is_none_or(|r| r.owns(rec));
-                    taken += u64::from(own);
-                    own
-                };
                 let mut items = oort_operators::source::item_batch(batch.records.len());
                 if rule.event_time {
                     // The watermark moves with this batch's own event times; the
@@ -383,7 +364,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     let seen = rule.max_event_ts[i].load(Ordering::SeqCst);
                     let mut local_max = seen;
                     let mut late = 0;
-                    for rec in batch.records.iter().filter(|rec| mine(rec)) {
+                    for rec in &batch.records {
                         let item = decoder.decode(rec);
                         if let Item::Row(r) = &item {
                             let own = if rule.is_table[i] { None } else { Some(local_max) };
@@ -400,8 +381,8 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     if late > 0 {
                         rule.metrics.late.fetch_add(late, Ordering::Relaxed);
                     }
-                    // The shared maximum takes the batch in once every worker it
-                    // went to has finished it (see `SharedBatch`).
+                    // The shared maximum takes the batch in once every part of a
+                    // split batch is taken in (see `FeedBatch::finish`).
                     if let Some(batch_max) = batch.finish(local_max)
                         && batch_max > seen
                         && rule.max_event_ts[i].fetch_max(batch_max, Ordering::SeqCst) < batch_max
@@ -409,9 +390,9 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                         moved = true;
                     }
                 } else {
-                    items.extend(batch.records.iter().filter(|rec| mine(rec)).map(|rec| decoder.decode(rec)));
+                    items.extend(batch.records.iter().map(|rec| decoder.decode(rec)));
                 }
-                rule.metrics.records_in.fetch_add(taken, Ordering::Relaxed);
+                rule.metrics.records_in.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
                 // One message per batch into the dataflow, not one push per record.
                 input.send_batch(&mut items);
             }
@@ -681,17 +662,6 @@ fn handle_create_rule(
             input.advance_to(time::of_ms(anchor));
         }
     }
-    // A partitioned input's batches reach every worker of this process: each
-    // decodes the records its router gives it.
-    let routers = (0..plan.sources.len())
-        .map(|i| {
-            share
-                .partition
-                .as_ref()
-                .filter(|p| p.source == i)
-                .map(|p| KeyRouter::new(&plan, p, local, share.locals, ctx.first_index, worker.peers()))
-        })
-        .collect();
     // A closed input (read on another process) holds back no watermark here.
     let is_table: Vec<bool> = share.is_table.iter().zip(&inputs).map(|(t, i)| *t || i.is_none()).collect();
     installed.rules.insert(
@@ -701,7 +671,6 @@ fn handle_create_rule(
             dataflow,
             inputs,
             decoders: handles.decoders,
-            routers,
             feeds: share.feeds,
             metrics: share.metrics,
             buffer_length: plan.options.buffer_length.max(1) as i64,

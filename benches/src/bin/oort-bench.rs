@@ -155,6 +155,21 @@ fn floor_of(query: Query, input: &Input, rules: usize) -> FloorResult {
     floor::run(query, &input.demo, &input.demo2, rules)
 }
 
+/// How much two cores of this machine give over one, right now: the floor
+/// run on two threads at once (each over the whole input, nothing shared)
+/// against the floor alone. Two workers cannot scale past this.
+fn floor_pair_of(query: Query, input: &Input, alone: &FloorResult) -> Option<f64> {
+    let runs: Vec<FloorResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2).map(|_| s.spawn(|| floor_of(query, input, 0))).collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let slowest = runs.iter().map(|r| r.secs).fold(0.0, f64::max);
+    (runs.len() == 2 && slowest > 0.0).then(|| {
+        let pair_eps = (runs[0].events + runs[1].events) as f64 / slowest;
+        pair_eps / alone.events_per_sec().max(1e-9)
+    })
+}
+
 fn progress_wanted(json: bool) -> bool {
     !json && std::io::stderr().is_terminal()
 }
@@ -358,12 +373,19 @@ fn run_one(a: RunArgs) -> anyhow::Result<()> {
 fn run_in(a: &RunArgs, dir: &Path) -> anyhow::Result<()> {
     let input = make_input(a.events, dir);
     let floor = floor_of(a.query, &input, 0);
+    // Scaling runs also measure what two cores give on this machine now.
+    let two_cores = (a.workers > 1 && a.rate.is_none() && a.feed == Feed::Memory)
+        .then(|| floor_pair_of(a.query, &input, &floor))
+        .flatten();
     let broker = match a.feed {
         Feed::Mqtt => Some(mqtt::start_broker(dir).map_err(|e| anyhow!("MQTT unavailable: {e}"))?),
         _ => None,
     };
     let spec = RunSpec { query: a.query, feed: a.feed, workers: a.workers, rate: a.rate };
-    let rec = measured_run(spec, &input, &floor, broker.as_ref(), progress_wanted(a.json))?;
+    let mut rec = measured_run(spec, &input, &floor, broker.as_ref(), progress_wanted(a.json))?;
+    if let Some(x) = two_cores {
+        rec["floor_two_cores_vs_one"] = json!(round(x, 2));
+    }
     print_record(&rec, a.json);
     Ok(())
 }
