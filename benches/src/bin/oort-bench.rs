@@ -157,16 +157,19 @@ fn floor_of(query: Query, input: &Input, rules: usize) -> FloorResult {
 
 /// How much two cores of this machine give over one, right now: the floor
 /// run on two threads at once (each over the whole input, nothing shared)
-/// against the floor alone. Two workers cannot scale past this.
-fn floor_pair_of(query: Query, input: &Input, alone: &FloorResult) -> Option<f64> {
+/// against the floor alone, timed just before and just after (the machine's
+/// speed drifts). Two workers cannot scale past this.
+fn floor_pair_of(query: Query, input: &Input, before: &FloorResult) -> Option<f64> {
     let runs: Vec<FloorResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2).map(|_| s.spawn(|| floor_of(query, input, 0))).collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
+    let after = floor_of(query, input, 0);
     let slowest = runs.iter().map(|r| r.secs).fold(0.0, f64::max);
-    (runs.len() == 2 && slowest > 0.0).then(|| {
-        let pair_eps = (runs[0].events + runs[1].events) as f64 / slowest;
-        pair_eps / alone.events_per_sec().max(1e-9)
+    let alone = (before.events_per_sec() + after.events_per_sec()) / 2.0;
+    (runs.len() == 2 && slowest > 0.0 && alone > 0.0).then(|| {
+        let pair = (runs[0].events + runs[1].events) as f64 / slowest;
+        pair / alone
     })
 }
 
