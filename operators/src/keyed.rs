@@ -1394,6 +1394,8 @@ fn finish<'s>(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_string_keys_hash_from_its_text_is_the_hash_of_its_encoding() {
         let texts: Vec<String> = (0..=40)
@@ -1406,8 +1408,6 @@ mod tests {
             assert_eq!(string_key_hash(text.as_bytes()), key_hash(&encoded), "{text:?} ({} bytes)", text.len());
         }
     }
-
-    use super::*;
 
     #[test]
     fn tumbling_rows_go_to_the_first_end_past_their_time() {

@@ -297,7 +297,6 @@ pub struct Runtime {
     commands: crossbeam_channel::Sender<Command>,
     wiring: Arc<Wiring>,
     threads: Arc<Mutex<Vec<Thread>>>,
-    workers: usize,
     placement: Placement,
     cluster: bool,
     generation: AtomicU64,
@@ -343,8 +342,13 @@ impl Runtime {
         let t2 = threads.clone();
         let rx = Arc::new(rx);
         let worker_clock = clock.clone();
-        let (timely_config, first_index, remote) = match &role {
-            None => (timely::Config::process(workers), 0, None),
+        let placement = match &role {
+            None => Placement { workers, first: 0, peers: workers },
+            Some(r) => Placement { workers, first: r.process * workers, peers: r.hosts.len() * workers },
+        };
+        let first_index = placement.first;
+        let (timely_config, remote) = match &role {
+            None => (timely::Config::process(workers), None),
             Some(r) => (
                 timely::Config {
                     communication: timely::CommunicationConfig::Cluster {
@@ -356,16 +360,9 @@ impl Runtime {
                     },
                     worker: timely::WorkerConfig::default(),
                 },
-                r.process * workers,
-                Some(RemoteWiring {
-                    sources: r.remote_sources.clone(),
-                    placement: Placement { workers, first: r.process * workers, peers: r.hosts.len() * workers },
-                    threads: threads.clone(),
-                }),
+                Some(RemoteWiring { sources: r.remote_sources.clone(), placement, threads: threads.clone() }),
             ),
         };
-        let placement =
-            Placement { workers, first: first_index, peers: role.as_ref().map_or(1, |r| r.hosts.len()) * workers };
         let cluster = role.is_some();
         let remote = remote.map(Arc::new);
         let guards = timely::execute(timely_config, move |worker| {
@@ -397,7 +394,6 @@ impl Runtime {
             commands: tx,
             wiring,
             threads,
-            workers,
             placement,
             cluster,
             generation: AtomicU64::new(1),
@@ -408,7 +404,7 @@ impl Runtime {
 
     /// Number of workers.
     pub fn workers(&self) -> usize {
-        self.workers
+        self.placement.workers
     }
 
     /// Whether this runtime is one process of a cluster.
