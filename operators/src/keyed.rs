@@ -46,6 +46,16 @@
 //! several it is deterministic for a given distribution of records over
 //! workers (compare results as multisets).
 //!
+//! **Projection on the folding worker.** When each group's SELECT stands
+//! alone — no HAVING or ORDER BY over the window's groups, no
+//! `row_number`, `last_hit_*`, `last_agg_hit_*` or `delay` — each worker
+//! finishes and projects the groups it folded and sends result rows tagged
+//! with their groups' first-row orders ([`KeyedOut::Projected`]);
+//! `WindowFinish` only merges the workers' rows, each worker's already in
+//! that order. A SELECT error is the window's error at its group's first
+//! row (phase 3: after the fold's errors), so the earliest failing group's
+//! error is emitted, as on one worker.
+//!
 //! **Two-phase plans** (experimental, off unless [`TWO_PHASE_ENV`] is `1`,
 //! until its slowdown on 2 workers is understood). When every aggregate merges partial states
 //! ([`crate::functions::aggregate::mergeable`]: `count`, `sum`, `avg`, `min`,
@@ -76,7 +86,7 @@ use crate::eval::{Evaluator, GroupContext};
 use crate::functions::aggregate::{self, InlineAccumulator, PartialState};
 use crate::functions::{self, Accumulator};
 use crate::join::TableStore;
-use crate::query::{Emission, RenderError, where_error};
+use crate::query::{Emission, OutRow, RenderError, where_error};
 use crate::render::{EmissionStream, ItemStream, Stream};
 use crate::source::Item;
 use crate::time::{self, Time};
@@ -142,6 +152,20 @@ pub enum KeyedOut {
         /// The window's earliest error.
         error: Option<WindowError>,
     },
+    /// One worker's groups of one window, projected (plans whose groups
+    /// [project apart](crate::window::GroupQuery::projects_groups_apart)).
+    Projected {
+        /// The window end (ms).
+        end: u64,
+        /// How many groups the worker had in the window.
+        groups: usize,
+        /// Each result row's group's first-row order, ascending.
+        orders: Vec<Order>,
+        /// The result rows (empty when the window has an error).
+        rows: Vec<OutRow>,
+        /// The window's earliest error, a SELECT error included.
+        error: Option<WindowError>,
+    },
     /// One worker's partial groups of one window (two-phase plans).
     Partials {
         /// The window end (ms).
@@ -153,6 +177,9 @@ pub enum KeyedOut {
         error: Option<WindowError>,
     },
 }
+
+/// One worker's result rows of one window, each with its group's first-row order.
+type ProjectedPart = (Vec<Order>, Vec<OutRow>);
 
 /// One worker's share of a group: key, first row's order, first row, partial states.
 pub type PartialGroup = (Vec<u8>, Order, Row, Vec<Vec<Value>>);
@@ -316,7 +343,14 @@ pub fn render<'s>(
     let (rows, strays, mins) = tag(input, plan.clone(), route, worker as u32, event_time);
     let alignment = align(mins, event_time, worker).broadcast();
     let pushed_where = shape.where_below_window(event_time);
-    let folder = Folder::new(plan.clone(), shape, pushed_where, clock, two_phase);
+    // Only HAVING, ORDER BY and SELECT of the query run on the finished
+    // groups: on worker 0 over the merged groups or, when each group's
+    // SELECT stands alone (and groups are not merged from partial states),
+    // on the worker that folded the group (worker 0 merges the rows in order).
+    let mut query = GroupQuery::new(plan.clone(), shape);
+    let projection = (!two_phase && query.projects_groups_apart()).then(|| GroupQuery::new(plan.clone(), shape));
+    let projected = projection.is_some();
+    let folder = Folder::new(plan.clone(), shape, pushed_where, clock, two_phase, projection);
     // Rows whose key belongs to another worker go there through the exchange;
     // the others (all of them when the input is key-partitioned, see
     // `crate::partition`) stay where they were decoded.
@@ -329,11 +363,10 @@ pub fn render<'s>(
         }))
     };
     let keyed = keyed_window(rows, alignment.clone(), Pipeline, folder);
-    // Only HAVING, ORDER BY and SELECT of the query run on the merged groups.
-    let mut query = GroupQuery::new(plan.clone(), shape);
     let post_filter = shape.filter.is_some() && !pushed_where;
     let emit = move |groups, window| query.emit_finished(groups, window);
-    Ok(finish(keyed, alignment, clock, worker, post_filter, aggs, emit))
+    let firing = Firing { post_filter, projected };
+    Ok(finish(keyed, alignment, clock, worker, firing, aggs, emit))
 }
 
 /// How `KeyTag` tells the rows that stay apart from those that move: the
@@ -874,6 +907,8 @@ struct Folder {
     clock: Clock,
     /// Send partial states, not finished groups.
     two_phase: bool,
+    /// Runs the SELECT of each finished group here (see [`KeyedOut::Projected`]).
+    projection: Option<GroupQuery>,
     /// The GROUP BY keys are columns: a row's key is the same in all its windows.
     keys_fixed: bool,
     /// Some expression is evaluated per row (WHERE after the window, a
@@ -891,7 +926,14 @@ struct Folder {
 }
 
 impl Folder {
-    fn new(plan: Arc<RulePlan>, shape: &PlanShape, pushed_where: bool, clock: Clock, two_phase: bool) -> Self {
+    fn new(
+        plan: Arc<RulePlan>,
+        shape: &PlanShape,
+        pushed_where: bool,
+        clock: Clock,
+        two_phase: bool,
+        projection: Option<GroupQuery>,
+    ) -> Self {
         let (keys, aggs) = shape.aggregate.clone().unwrap_or_default();
         let keys_are_columns = keys.iter().all(|k| matches!(k, ScalarExpr::Column(_)));
         let post_where = if pushed_where { None } else { shape.filter.clone() };
@@ -909,6 +951,7 @@ impl Folder {
             aggs,
             clock,
             two_phase,
+            projection,
             keys_fixed: keys_are_columns,
             evaluates,
             grid: (u64::MAX, 0),
@@ -1064,6 +1107,38 @@ impl Folder {
                 table.recycle(g.accs);
             }
             KeyedOut::Partials { end, groups, error }
+        } else if let Some(query) = self.projection.as_mut() {
+            let window = Some(self.clock.range_from(self.grid.1, self.grid.0, end));
+            let groups = members.len();
+            let (mut orders, mut rows) = (Vec::with_capacity(groups), Vec::with_capacity(groups));
+            let mut values = Vec::new();
+            for id in members {
+                let Some((_, g)) = table.take(id, end) else { continue };
+                let GroupAcc { first: (order, first), accs } = g;
+                values.clear();
+                for acc in &accs {
+                    match acc.finish() {
+                        Ok(v) => values.push(v),
+                        Err(e) => keep_earliest(&mut error, (2, order, Arc::from(format!("run Select error: {e}")))),
+                    }
+                }
+                // Once the window has an error it is the emission: the
+                // other groups only finish (an earlier group's failure to
+                // finish still wins over a SELECT error).
+                if error.is_none() {
+                    match query.project_group(&first, &values, window, &mut rows) {
+                        Ok(()) => orders.resize(rows.len(), order),
+                        Err(e) => keep_earliest(&mut error, (3, order, e)),
+                    }
+                }
+                crate::value::recycle_slots(first.slots);
+                table.recycle(accs);
+            }
+            if error.is_some() {
+                orders.clear();
+                rows.clear();
+            }
+            KeyedOut::Projected { end, groups, orders, rows, error }
         } else {
             let mut groups = Vec::with_capacity(members.len());
             for id in members {
@@ -1209,6 +1284,10 @@ struct Collected {
     /// Two-phase plans: per group key, the first row's order, that row and
     /// the workers' partial states merged.
     merged: GroupMap<(Order, Row, Vec<Vec<Value>>)>,
+    /// Projected plans: how many groups the workers had.
+    projected_groups: usize,
+    /// Projected plans: each worker's result rows.
+    parts: Vec<ProjectedPart>,
     error: Option<WindowError>,
 }
 
@@ -1271,6 +1350,44 @@ impl Collected {
     }
 }
 
+/// How worker 0 makes a window's emission of what the workers sent.
+#[derive(Clone, Copy)]
+struct Firing {
+    /// A WHERE runs after the window: a window without groups emits nothing.
+    post_filter: bool,
+    /// The workers sent result rows ([`KeyedOut::Projected`]), not groups.
+    projected: bool,
+}
+
+/// The workers' result rows of one window in their groups' first-row order:
+/// each worker's rows come in that order, so the parts are merged, not sorted.
+fn merge_in_order(parts: Vec<ProjectedPart>) -> Vec<OutRow> {
+    let mut parts: Vec<ProjectedPart> = parts.into_iter().filter(|(o, _)| !o.is_empty()).collect();
+    if parts.len() <= 1 {
+        return parts.pop().map(|(_, rows)| rows).unwrap_or_default();
+    }
+    let total = parts.iter().map(|(o, _)| o.len()).sum();
+    let mut out = Vec::with_capacity(total);
+    let mut heads: Vec<_> = parts.into_iter().map(|(o, rows)| (o.into_iter().peekable(), rows.into_iter())).collect();
+    loop {
+        let mut best: Option<(Order, usize)> = None;
+        for (i, (orders, _)) in heads.iter_mut().enumerate() {
+            if let Some(&o) = orders.peek()
+                && best.is_none_or(|(b, _)| o < b)
+            {
+                best = Some((o, i));
+            }
+        }
+        let Some((_, i)) = best else { break };
+        let Some((orders, rows)) = heads.get_mut(i) else { break };
+        orders.next();
+        if let Some(row) = rows.next() {
+            out.push(row);
+        }
+    }
+    out
+}
+
 /// Worker 0 fires every window end in order (empty windows too), merging
 /// the workers' groups into one emission, interleaved with row errors by time.
 fn finish<'s>(
@@ -1278,7 +1395,7 @@ fn finish<'s>(
     alignment: Stream<'s, Time, Vec<u64>>,
     clock: Clock,
     worker: usize,
-    post_filter: bool,
+    firing: Firing,
     aggs: Vec<AggregateCall>,
     mut emit: impl FnMut(Vec<(Order, Row, Vec<Value>)>, Option<(u64, u64)>) -> Option<Emission> + 'static,
 ) -> EmissionStream<'s> {
@@ -1328,6 +1445,16 @@ fn finish<'s>(
                                     c.fail(p, o, e);
                                 }
                             }
+                            KeyedOut::Projected { end, groups, orders, rows, error } => {
+                                let c = collected.entry(end).or_default();
+                                c.projected_groups += groups;
+                                if !rows.is_empty() {
+                                    c.parts.push((orders, rows));
+                                }
+                                if let Some((p, o, e)) = error {
+                                    c.fail(p, o, e);
+                                }
+                            }
                             KeyedOut::Partials { end, groups, error } => {
                                 let c = collected.entry(end).or_default();
                                 for g in groups {
@@ -1366,11 +1493,13 @@ fn finish<'s>(
                     {
                         let mut c = collected.remove(&d).unwrap_or_default();
                         c.finish_merged(&ops);
-                        let Collected { mut groups, error, .. } = c;
+                        let Collected { mut groups, error, projected_groups, parts, .. } = c;
                         let emission = if let Some((_, _, e)) = error {
                             Some(Emission::Error(e))
-                        } else if groups.is_empty() && post_filter {
+                        } else if groups.is_empty() && projected_groups == 0 && firing.post_filter {
                             None
+                        } else if firing.projected {
+                            Some(Emission::Rows(merge_in_order(parts)))
                         } else {
                             groups.sort_by_key(|(o, _, _)| *o);
                             emit(groups, Some(clock.range(x, d)))
@@ -1406,6 +1535,30 @@ mod tests {
             let mut encoded = Vec::new();
             crate::value::string_group_key(text.as_bytes(), &mut encoded);
             assert_eq!(string_key_hash(text.as_bytes()), key_hash(&encoded), "{text:?} ({} bytes)", text.len());
+        }
+    }
+
+    #[test]
+    fn the_workers_rows_of_a_window_are_merged_in_their_groups_order() {
+        let at = |t: u64, src: u32| (time::of_ms(t), src, t);
+        let row = |name: &str| vec![(Arc::from("d"), Value::str(name))];
+        let part = |items: &[(u64, u32, &str)]| {
+            let orders = items.iter().map(|(t, s, _)| at(*t, *s)).collect();
+            (orders, items.iter().map(|(_, _, n)| row(n)).collect())
+        };
+        let cases: Vec<(Vec<ProjectedPart>, Vec<&str>)> = vec![
+            (vec![], vec![]),
+            (vec![part(&[]), part(&[(5, 1, "a"), (9, 1, "b")])], vec!["a", "b"]),
+            (vec![part(&[(1, 0, "a"), (4, 0, "c")]), part(&[(2, 1, "b"), (7, 1, "d")])], vec!["a", "b", "c", "d"]),
+            // One group's several rows (unnest) share its order and stay together.
+            (
+                vec![part(&[(3, 0, "x1"), (3, 0, "x2")]), part(&[(1, 1, "a"), (8, 1, "z")]), part(&[(2, 2, "b")])],
+                vec!["a", "b", "x1", "x2", "z"],
+            ),
+        ];
+        for (parts, want) in cases {
+            let got: Vec<OutRow> = merge_in_order(parts);
+            assert_eq!(got, want.iter().map(|n| row(n)).collect::<Vec<_>>());
         }
     }
 

@@ -591,6 +591,41 @@ impl GroupQuery {
         emission
     }
 
+    /// Whether each finished group's SELECT can run apart from the window's
+    /// other groups (on the worker that folded it): no HAVING or ORDER BY
+    /// over the window's groups, and no call that reads the emission's state
+    /// (`row_number`, `last_hit_*`, `last_agg_hit_*`) or delays it (`delay`).
+    pub(crate) fn projects_groups_apart(&self) -> bool {
+        if self.shape.having.is_some() || !self.shape.sort.is_empty() || self.ev.has_analytics() {
+            return false;
+        }
+        let mut apart = true;
+        crate::plan_walk::for_each_call(&self.ev.plan().root, &mut |c| {
+            let name = c.name.to_ascii_lowercase();
+            apart &= !(name == "row_number"
+                || name == "delay"
+                || name.starts_with("last_hit")
+                || name.starts_with("last_agg_hit"));
+        });
+        apart
+    }
+
+    /// SELECT over one finished group (its first row and finished
+    /// aggregates), appending its rows to `out`; for plans that
+    /// [project groups apart](Self::projects_groups_apart).
+    pub(crate) fn project_group(
+        &mut self,
+        first: &Row,
+        aggregates: &[Value],
+        window: Option<(u64, u64)>,
+        out: &mut Vec<OutRow>,
+    ) -> Result<(), Arc<str>> {
+        let end = window.map(|w| w.1);
+        self.ev.next_row();
+        let ctx = group_context(aggregates, window, self.shape.aggregate.is_some(), end);
+        self.projector.project_into(&mut self.ev, first, ctx, out)
+    }
+
     /// HAVING, ORDER BY and SELECT over the groups of one window (in their
     /// first-row order), then the `last_agg_hit_*` counters.
     pub(crate) fn emit_groups(&mut self, mut groups: Vec<Group>, window: Option<(u64, u64)>) -> Option<Emission> {

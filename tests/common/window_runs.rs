@@ -113,13 +113,13 @@ pub async fn run(workers: usize, sql: &str, streams: u64, feeding: Feeding) -> V
     rows
 }
 
-/// Runs `sql` on 1, 2 and 4 workers and checks the three give the same rows; their number.
-pub async fn same_on_1_2_4(sql: &str, streams: u64) -> usize {
+/// Runs `sql` on 1, 2 and 4 workers and checks the three give the same rows; those rows (sorted).
+pub async fn same_on_1_2_4(sql: &str, streams: u64) -> Vec<String> {
     same_on_1_2_4_fed(sql, streams, SHORT_BATCHES).await
 }
 
 /// [`same_on_1_2_4`] fed as `feeding` says.
-pub async fn same_on_1_2_4_fed(sql: &str, streams: u64, feeding: Feeding) -> usize {
+pub async fn same_on_1_2_4_fed(sql: &str, streams: u64, feeding: Feeding) -> Vec<String> {
     let one = run(1, sql, streams, feeding).await;
     assert!(!one.is_empty(), "no output for {sql}");
     for workers in [2, 4] {
@@ -127,5 +127,5 @@ pub async fn same_on_1_2_4_fed(sql: &str, streams: u64, feeding: Feeding) -> usi
         assert_eq!(one.len(), many.len(), "row count on {workers} workers for {sql}");
         assert_eq!(one, many, "rows on {workers} workers for {sql}");
     }
-    one.len()
+    one
 }
