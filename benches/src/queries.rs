@@ -2,11 +2,16 @@
 //! the stream DDL for each feed, and the rule options each needs.
 //!
 //! Event-time queries (Q2–Q4) run with `lateTolerance` 60 s and
-//! `bufferLength` 8 in throughput runs: with two workers fed round-robin a
-//! worker may run a few batches ahead of the other, and the shared watermark
-//! must not overtake the slower one's records (a short per-worker queue
-//! bounds that lead to a few seconds of event time). Latency runs use a
-//! tolerance of 0, so that a window closes as soon as its end is seen.
+//! `bufferLength` 64 in throughput runs: with two workers fed round-robin
+//! (Q4's join; Q2 and Q3 are split by key, every batch reaching every
+//! worker) a worker may run some batches ahead of the other, and the shared
+//! watermark must not overtake the slower one's records. A per-worker queue
+//! of 32 batches of 1,024 records bounds that lead to about 33 s of event
+//! time (1 ms per record), inside the tolerance; it is still deep enough that
+//! a worker the OS deschedules for a time slice does not stall the feed and,
+//! through it, the other worker (with 8, the queues held about 1 ms of work).
+//! Latency runs use a tolerance of 0, so that a window closes as soon as its
+//! end is seen.
 
 use serde_json::{Map, Value as Json, json};
 
@@ -116,7 +121,7 @@ impl Query {
     pub fn options(self, latency: bool) -> Map<String, Json> {
         let o = if self.event_time() {
             let tolerance = if latency { "0s" } else { "60s" };
-            json!({"isEventTime": true, "lateTolerance": tolerance, "bufferLength": 8})
+            json!({"isEventTime": true, "lateTolerance": tolerance, "bufferLength": 64})
         } else {
             json!({})
         };

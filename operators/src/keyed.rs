@@ -377,6 +377,22 @@ struct Route {
 }
 
 impl Route {
+    /// The hash of `row`'s encoded key ([`key_hash`]); `buf` is scratch.
+    fn hash(&self, ev: &mut Evaluator, row: &Row, buf: &mut Vec<u8>) -> u64 {
+        // One string column: hashed from its text (not encoded first).
+        if let [ScalarExpr::Column(c)] = self.keys.as_slice()
+            && let Some(Value::String(text)) = row.slots.get(c.slot)
+        {
+            return string_key_hash(text.as_bytes());
+        }
+        buf.clear();
+        for k in &self.keys {
+            // A key that fails is reported by the keyed worker.
+            let _ = push_key(ev, k, row, GroupContext::default(), buf);
+        }
+        key_hash(buf)
+    }
+
     /// The worker timely's exchange sends `hash` to.
     fn target(&self, hash: u64) -> u64 {
         exchange_target(hash, self.peers)
@@ -424,17 +440,7 @@ fn tag<'s>(
                                         min = Some(at);
                                     }
                                 }
-                                match &route {
-                                    None => 0,
-                                    Some(route) => {
-                                        buf.clear();
-                                        for k in &route.keys {
-                                            // A key that fails is reported by the keyed worker.
-                                            let _ = push_key(&mut ev, k, r, GroupContext::default(), &mut buf);
-                                        }
-                                        key_hash(&buf)
-                                    }
-                                }
+                                route.as_ref().map_or(0, |route| route.hash(&mut ev, r, &mut buf))
                             }
                             Item::Error(_) => 0,
                         };
@@ -474,10 +480,11 @@ pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
 /// [`key_hash`] of the group key that is one string value, from its text.
 ///
 /// The encoding ([`crate::value::string_group_key`]) is a tag byte, the
-/// length as 8 bytes and the text: its words are read straight from the
-/// text (word `k` ≥ 1 is the text from byte `8k − 9`, the byte before the
-/// text being the length's top byte, 0), so nothing is copied and no word
-/// is read back from bytes just written.
+/// length as 8 bytes and the text: after the first word (tag and length),
+/// the words are the length's top byte (0) followed by the text, so word `k`
+/// ≥ 1 is the text from byte `8k − 9`. They are read straight from the text
+/// (whole words, and a short word in at most two overlapping loads), so
+/// nothing is copied and no word is read back from bytes just written.
 pub(crate) fn string_key_hash(text: &[u8]) -> u64 {
     let n = text.len();
     if n >= 1 << 56 {
@@ -485,32 +492,46 @@ pub(crate) fn string_key_hash(text: &[u8]) -> u64 {
         crate::value::string_group_key(text, &mut encoded);
         return key_hash(&encoded);
     }
-    // Bytes `count` of the encoding from text index `at` (`-1`: the length's top byte), zero-padded.
-    let word = |at: isize, count: usize| -> u64 {
-        if let Ok(start) = usize::try_from(at)
-            && count == 8
-            && let Some(w) = text.get(start..start + 8).and_then(|b| b.first_chunk::<8>())
-        {
-            return u64::from_le_bytes(*w);
-        }
-        let mut w = 0u64;
-        for i in 0..count {
-            let b = usize::try_from(at + i as isize).ok().and_then(|j| text.get(j)).copied().unwrap_or(0);
-            w |= u64::from(b) << (8 * i);
-        }
-        w
-    };
     let total = n + 9;
+    let (words, rest) = (total / 8, total % 8);
     let mut h = GroupKeyHasher::default();
     h.mix(3 | ((n as u64) << 8));
-    for k in 1..total / 8 {
-        h.mix(word(8 * k as isize - 9, 8));
+    // Word 1: the length's top byte (0), then up to 7 bytes of text.
+    if words >= 2 {
+        let head = match text.first_chunk::<8>() {
+            Some(w) => u64::from_le_bytes(*w),
+            None => load_short(text),
+        };
+        h.mix(head << 8);
     }
-    let rest = total % 8;
+    for k in 2..words {
+        let at = 8 * k - 9;
+        let w = text.get(at..at + 8).and_then(|b| b.first_chunk::<8>()).map_or(0, |w| u64::from_le_bytes(*w));
+        h.mix(w);
+    }
     if rest > 0 {
-        h.mix(word(8 * (total / 8) as isize - 9, rest) ^ ((rest as u64) << 59));
+        let tail =
+            if words == 1 { load_short(text) << 8 } else { load_short(text.get(8 * words - 9..).unwrap_or(&[])) };
+        h.mix(tail ^ ((rest as u64) << 59));
     }
     std::hash::Hasher::finish(&h)
+}
+
+/// The little-endian word of at most 8 bytes (zero-padded), in at most two
+/// loads (overlapping when the length is not a power of two).
+#[inline(always)]
+fn load_short(b: &[u8]) -> u64 {
+    let n = b.len().min(8);
+    let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+    if n >= 4 {
+        let lo = b.first_chunk::<4>().map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
+        let hi = b.get(n - 4..n).and_then(|w| w.first_chunk::<4>()).map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
+        lo | (hi << (8 * (n - 4)))
+    } else if n > 0 {
+        at(0) | (at(n / 2) << (8 * (n / 2))) | (at(n - 1) << (8 * (n - 1)))
+    } else {
+        0
+    }
 }
 
 /// Decides the alignment on worker 0: the rule start (processing time) or the
