@@ -1137,12 +1137,7 @@ impl Folder {
                 let Some((_, g)) = table.take(id, end) else { continue };
                 let GroupAcc { first: (order, first), accs } = g;
                 values.clear();
-                for acc in &accs {
-                    match acc.finish() {
-                        Ok(v) => values.push(v),
-                        Err(e) => keep_earliest(&mut error, (2, order, Arc::from(format!("run Select error: {e}")))),
-                    }
-                }
+                finish_group(&accs, order, &mut values, &mut error);
                 // Once the window has an error it is the emission: the
                 // other groups only finish (an earlier group's failure to
                 // finish still wins over a SELECT error).
@@ -1165,14 +1160,7 @@ impl Folder {
             for id in members {
                 let Some((_, g)) = table.take(id, end) else { continue };
                 let mut values = Vec::with_capacity(g.accs.len());
-                for acc in &g.accs {
-                    match acc.finish() {
-                        Ok(v) => values.push(v),
-                        Err(e) => {
-                            keep_earliest(&mut error, (2, g.first.0, Arc::from(format!("run Select error: {e}"))))
-                        }
-                    }
-                }
+                finish_group(&g.accs, g.first.0, &mut values, &mut error);
                 groups.push((g.first.0, g.first.1, values));
                 table.recycle(g.accs);
             }
@@ -1180,6 +1168,17 @@ impl Folder {
         };
         table.sweep(end);
         out
+    }
+}
+
+/// Finishes a group's accumulators into `values`; one that fails is a
+/// window error at the group's first row `order`.
+fn finish_group(accs: &[InlineAccumulator], order: Order, values: &mut Vec<Value>, error: &mut Option<WindowError>) {
+    for acc in accs {
+        match acc.finish() {
+            Ok(v) => values.push(v),
+            Err(e) => keep_earliest(error, (2, order, Arc::from(format!("run Select error: {e}")))),
+        }
     }
 }
 
