@@ -1559,6 +1559,30 @@ mod tests {
     }
 
     #[test]
+    fn groups_project_apart_unless_the_window_needs_them_together() {
+        let def = oort_compiler::parse_stream_ddl(
+            r#"CREATE STREAM demo (deviceId STRING, v BIGINT) WITH (DATASOURCE="d", FORMAT="JSON")"#,
+        )
+        .expect("parses");
+        let streams = std::collections::BTreeMap::from([(def.name.clone(), def)]);
+        let window = "FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)";
+        for (select, tail, apart) in [
+            ("deviceId, count(*) AS c, window_end() AS we", "", true),
+            ("deviceId, count(*) AS c", " HAVING count(*) > 1", false),
+            ("deviceId, count(*) AS c", " ORDER BY c", false),
+            ("deviceId, row_number() AS r", "", false),
+            ("deviceId, LAST_AGG_HIT_COUNT() AS h", "", false),
+            ("deviceId, last_hit_time() AS h", "", false),
+            ("deviceId, delay(10, count(*)) AS c", "", false),
+        ] {
+            let sql = format!("SELECT {select} {window}{tail}");
+            let plan = Arc::new(oort_compiler::compile_rule(&sql, &streams, Default::default()).expect("compiles"));
+            let shape = PlanShape::of(&plan).expect("shape");
+            assert_eq!(GroupQuery::new(plan.clone(), &shape).projects_groups_apart(), apart, "{sql}");
+        }
+    }
+
+    #[test]
     fn the_workers_rows_of_a_window_are_merged_in_their_groups_order() {
         let at = |t: u64, src: u32| (time::of_ms(t), src, t);
         let row = |name: &str| vec![(Arc::from("d"), Value::str(name))];

@@ -10,6 +10,20 @@ pub fn for_each_call(plan: &LogicalPlan, f: &mut dyn FnMut(&FunctionCall)) {
     visit_plan(plan, &mut |e| expr_calls(e, f), &mut |_| {});
 }
 
+/// Whether some call of the plan has a name `accepts` takes (plan call
+/// names are lower case).
+pub fn calls_any(plan: &LogicalPlan, accepts: impl Fn(&str) -> bool) -> bool {
+    let mut found = false;
+    for_each_call(plan, &mut |c| found |= accepts(&c.name));
+    found
+}
+
+/// Whether `name` is one of the counters a rule keeps across its emissions
+/// (`last_hit_count`, `last_hit_time`, `last_agg_hit_count`, `last_agg_hit_time`).
+pub fn is_hit_counter(name: &str) -> bool {
+    name.starts_with("last_hit") || name.starts_with("last_agg_hit")
+}
+
 /// Calls `f` for every `FunctionCall` inside an expression, arguments first.
 pub fn expr_calls(e: &ScalarExpr, f: &mut dyn FnMut(&FunctionCall)) {
     visit_expr_post(e, &mut |x| {

@@ -283,11 +283,7 @@ impl RowQuery {
     }
 
     fn uses_hits(&self) -> bool {
-        let mut found = false;
-        crate::plan_walk::for_each_call(&self.ev.plan().root, &mut |c| {
-            found |= c.name.starts_with("last_hit") || c.name.starts_with("last_agg_hit");
-        });
-        found
+        crate::plan_walk::calls_any(&self.ev.plan().root, crate::plan_walk::is_hit_counter)
     }
 
     /// Processes one item, appending what it emits. Errors are always emitted

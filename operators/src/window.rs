@@ -599,15 +599,9 @@ impl GroupQuery {
         if self.shape.having.is_some() || !self.shape.sort.is_empty() || self.ev.has_analytics() {
             return false;
         }
-        let mut apart = true;
-        crate::plan_walk::for_each_call(&self.ev.plan().root, &mut |c| {
-            let name = c.name.to_ascii_lowercase();
-            apart &= !(name == "row_number"
-                || name == "delay"
-                || name.starts_with("last_hit")
-                || name.starts_with("last_agg_hit"));
-        });
-        apart
+        !crate::plan_walk::calls_any(&self.ev.plan().root, |name| {
+            name == "row_number" || name == "delay" || crate::plan_walk::is_hit_counter(name)
+        })
     }
 
     /// SELECT over one finished group (its first row and finished
