@@ -615,9 +615,7 @@ impl std::hash::Hasher for GroupKeyHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+            self.mix(load_short(rest) ^ ((rest.len() as u64) << 59));
         }
     }
     fn write_usize(&mut self, n: usize) {
@@ -1603,6 +1601,16 @@ mod tests {
         for (parts, want) in cases {
             let got: Vec<OutRow> = merge_in_order(parts);
             assert_eq!(got, want.iter().map(|n| row(n)).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_short_word_loads_as_its_bytes_zero_padded() {
+        let bytes: Vec<u8> = (1..=8).map(|i| i * 17).collect();
+        for n in 0..=8 {
+            let mut padded = [0u8; 8];
+            padded[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(load_short(&bytes[..n]), u64::from_le_bytes(padded), "{n} bytes");
         }
     }
 
