@@ -4,9 +4,11 @@
 //! every worker (into a stream group for a stateless rule over a live
 //! source), and the stream's source connector (file, MQTT) feeds it — or,
 //! for the `memory` feed, the harness hands the rule's [`SourceFeed`]
-//! batches of 1,024 raw JSON records itself: one owned copy of each batch,
-//! whose records are slices of it, as rumqttc's messages are slices of its
-//! read buffer. The feed runs on its own thread (`bench-feed`); set
+//! batches of 1,024 raw JSON records itself: the workload's messages are
+//! framed once before the clock starts ([`Messages`], as the floor's input
+//! is), and each batch is one owned copy of its messages' span, whose
+//! records are slices of it, as rumqttc's messages are slices of its read
+//! buffer. The feed runs on its own thread (`bench-feed`); set
 //! `OORT_BENCH_THREAD_CPU=1` to print each thread's CPU seconds for a run.
 //!
 //! The harness is the rule's sink: a thread takes the rule's emissions (the
@@ -28,7 +30,7 @@ use crate::checksum::{Checksum, RowWriter};
 use crate::mqtt::Broker;
 use crate::queries::{Feed, Query, StreamSource, stream_ddl};
 use crate::sys::Meter;
-use crate::workload::{T0_MS, lines};
+use crate::workload::{Messages, T0_MS, lines};
 use anyhow::{Context, anyhow};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -42,7 +44,7 @@ use oort_operators::value::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Records per batch of the memory feed (the connectors' batch size).
@@ -64,9 +66,22 @@ pub struct Input {
     pub events2: u64,
     /// Folder for files (the file feed's inputs, broker config).
     pub dir: PathBuf,
+    /// `demo` and `demo2` framed, on first use ([`Input::messages`]).
+    framed: [OnceLock<Messages>; 2],
 }
 
 impl Input {
+    /// The input of a run: `demo` and `demo2` as JSON lines, files in `dir`.
+    pub fn new(demo: Arc<Vec<u8>>, events: u64, demo2: Arc<Vec<u8>>, events2: u64, dir: PathBuf) -> Self {
+        Self { demo, events, demo2, events2, dir, framed: [OnceLock::new(), OnceLock::new()] }
+    }
+
+    /// A stream's messages, framed on first use (before any clock starts).
+    pub fn messages(&self, stream: &str) -> &Messages {
+        let i = usize::from(stream == "demo2");
+        self.framed[i].get_or_init(|| Messages::frame(self.data(stream)))
+    }
+
     /// The file holding a stream's lines, written on first use.
     pub fn file(&self, stream: &str) -> anyhow::Result<PathBuf> {
         let path = self.dir.join(format!("{stream}-{}.jsonl", self.events));
@@ -222,26 +237,14 @@ fn record(payload: Bytes, now_ms: u64) -> SourceRecord {
     SourceRecord { payload: Payload::Bytes(payload), meta: None, ts: now_ms }
 }
 
-/// The next `n` lines as records whose payloads share one buffer: one copy
-/// per batch, as a source that reads a block (or rumqttc, whose messages are
-/// slices of its read buffer) makes.
-fn next_batch<'a>(lines: &mut impl Iterator<Item = &'a [u8]>, n: usize, now_ms: u64) -> Vec<SourceRecord> {
-    let lines: Vec<&[u8]> = lines.take(n).collect();
-    let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len()).sum());
-    let mut ends = Vec::with_capacity(lines.len());
-    for l in &lines {
-        buf.extend_from_slice(l);
-        ends.push(buf.len());
-    }
-    let buf = Bytes::from(buf);
-    let mut start = 0;
-    ends.into_iter()
-        .map(|end| {
-            let r = record(buf.slice(start..end), now_ms);
-            start = end;
-            r
-        })
-        .collect()
+/// Messages `from..to` as records whose payloads share one buffer: one copy
+/// of their span per batch, as a source that reads a block (or rumqttc,
+/// whose messages are slices of its read buffer) makes.
+fn batch_of(messages: &Messages, from: usize, to: usize, now_ms: u64) -> Vec<SourceRecord> {
+    let spans = messages.spans().get(from..to.min(messages.len())).unwrap_or_default();
+    let (Some(&(base, _)), Some(&(_, end))) = (spans.first(), spans.last()) else { return Vec::new() };
+    let buf = Bytes::copy_from_slice(&messages.data()[base..end]);
+    spans.iter().map(|&(start, end)| record(buf.slice(start - base..end - base), now_ms)).collect()
 }
 
 /// The closing record of an event-time stream: far past every window.
@@ -254,23 +257,18 @@ fn closer(events: u64) -> Vec<u8> {
 /// order across streams (Q4's demo2 records go in with the demo batch they
 /// belong beside).
 fn feed_throughput(feeds: &[SourceFeed], input: &Input, query: Query, clock: &dyn Clock) -> anyhow::Result<()> {
-    let mut left = lines(&input.demo);
-    let mut right = lines(&input.demo2);
+    let (left, right) = (input.messages("demo"), input.messages("demo2"));
     let two = query == Query::Q4 && feeds.len() > 1;
-    let (mut fed_left, mut fed_right) = (0u64, 0u64);
-    loop {
+    let (mut fed_left, mut fed_right) = (0usize, 0usize);
+    while fed_left < left.len() {
         let now = clock.now_ms();
-        let batch = next_batch(&mut left, BATCH, now);
-        if batch.is_empty() {
-            break;
-        }
-        fed_left += batch.len() as u64;
+        let batch = batch_of(left, fed_left, fed_left + BATCH, now);
+        fed_left += batch.len();
         feeds[0].blocking_send(batch).map_err(|e| anyhow!("feed: {e}"))?;
         if two {
             // demo2's event j is stamped T0 + 10·j: keep it level with demo's event time.
-            let want = fed_left.div_ceil(10).saturating_sub(fed_right) as usize;
-            let side = next_batch(&mut right, want, now);
-            fed_right += side.len() as u64;
+            let side = batch_of(right, fed_right, fed_left.div_ceil(10), now);
+            fed_right += side.len();
             if !side.is_empty() {
                 feeds[1].blocking_send(side).map_err(|e| anyhow!("feed: {e}"))?;
             }
@@ -278,11 +276,9 @@ fn feed_throughput(feeds: &[SourceFeed], input: &Input, query: Query, clock: &dy
     }
     if two {
         let now = clock.now_ms();
-        loop {
-            let batch = next_batch(&mut right, BATCH, now);
-            if batch.is_empty() {
-                break;
-            }
+        while fed_right < right.len() {
+            let batch = batch_of(right, fed_right, fed_right + BATCH, now);
+            fed_right += batch.len();
             feeds[1].blocking_send(batch).map_err(|e| anyhow!("feed: {e}"))?;
         }
     }
@@ -389,6 +385,11 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     let metrics = installed.metrics.clone();
 
     let arrivals: Option<Arrivals> = (latency_run && query == Query::Q1).then(|| Arc::new(Mutex::new(HashMap::new())));
+    if spec.feed == Feed::Memory && spec.rate.is_none() {
+        // Framed before the clock starts, as the floor's input is.
+        input.messages("demo");
+        input.messages("demo2");
+    }
     let meter = Meter::start();
     let progress =
         Arc::new(Progress { start: Instant::now(), rows: AtomicU64::new(0), last_out_ns: AtomicU64::new(0) });
@@ -520,6 +521,7 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
             threads.push(("bench-feed".into(), crate::sys::round(feed, 2)));
         }
         eprintln!("thread cpu s: {threads:?}");
+        eprintln!("thread run-queue wait s: {:?}", meter.thread_runqueue_s());
     }
     let peak_rss_mb = crate::sys::peak_rss_mb();
     watching.store(false, Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! The reference floor: the bare minimum work of each query on the same
-//! input bytes, single-threaded, no engine — split lines, parse each JSON
+//! input messages (framed once before the clock starts, as the memory feed
+//! takes them: [`crate::workload::Messages`]), single-threaded, no engine — parse each JSON
 //! object into a struct with serde (borrowing the device id), filter or
 //! aggregate in a `HashMap`, and write each output row in the canonical form
 //! of [`crate::checksum`] into an output buffer (flushed to nowhere every
@@ -12,7 +13,7 @@
 
 use crate::checksum::{Checksum, RowWriter};
 use crate::queries::Query;
-use crate::workload::lines;
+use crate::workload::Messages;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -124,11 +125,11 @@ fn parse(line: &[u8]) -> Option<Reading<'_>> {
 }
 
 /// Q1: `WHERE temperature > 50`, project deviceId and temperature.
-pub fn q1(data: &[u8]) -> FloorResult {
+pub fn q1<'a>(messages: impl IntoIterator<Item = &'a [u8]>) -> FloorResult {
     let t0 = Instant::now();
     let mut out = Out::new();
     let mut events = 0;
-    for line in lines(data) {
+    for line in messages {
         events += 1;
         let Some(r) = parse(line) else { continue };
         if r.temperature > 50.0 {
@@ -142,13 +143,13 @@ pub fn q1(data: &[u8]) -> FloorResult {
 }
 
 /// Q2: 10 s tumbling windows, COUNT/AVG/MAX per device.
-pub fn q2(data: &[u8]) -> FloorResult {
+pub fn q2<'a>(messages: impl IntoIterator<Item = &'a [u8]>) -> FloorResult {
     let t0 = Instant::now();
     let mut out = Out::new();
     let mut groups: HashMap<String, Agg> = HashMap::with_capacity(1024);
     let mut window_end = 0u64;
     let mut events = 0;
-    for line in lines(data) {
+    for line in messages {
         events += 1;
         let Some(r) = parse(line) else { continue };
         if r.ts >= window_end {
@@ -162,12 +163,12 @@ pub fn q2(data: &[u8]) -> FloorResult {
 }
 
 /// Q3: 10 s windows starting every 5 s.
-pub fn q3(data: &[u8]) -> FloorResult {
+pub fn q3<'a>(messages: impl IntoIterator<Item = &'a [u8]>) -> FloorResult {
     let t0 = Instant::now();
     let mut out = Out::new();
     let mut open: BTreeMap<u64, HashMap<String, Agg>> = BTreeMap::new();
     let mut events = 0;
-    for line in lines(data) {
+    for line in messages {
         events += 1;
         let Some(r) = parse(line) else { continue };
         while let Some(mut first) = open.first_entry() {
@@ -198,14 +199,14 @@ struct Side<'a> {
 
 /// Q4: demo ⋈ demo2 on deviceId within 1 s tumbling windows, `SELECT *`.
 /// [`q4_row`] says what an output row holds.
-pub fn q4(demo: &[u8], demo2: &[u8]) -> FloorResult {
+pub fn q4<'a>(demo: impl IntoIterator<Item = &'a [u8]>, demo2: impl IntoIterator<Item = &'a [u8]>) -> FloorResult {
     let t0 = Instant::now();
     let mut out = Out::new();
     let mut events = 0;
-    let mut right = lines(demo2).peekable();
+    let mut right = demo2.into_iter().peekable();
     let mut window: HashMap<&str, Vec<Side>> = HashMap::new();
     let mut window_end = 0u64;
-    for line in lines(demo) {
+    for line in demo {
         events += 1;
         let Some(l) = parse(line) else { continue };
         if l.ts >= window_end {
@@ -258,7 +259,7 @@ fn q4_row(w: &mut RowWriter, l: &Side, _r: &Side) {
 /// Q5: `rules` rules `deviceId = "d<i mod 1000>" AND temperature > <i mod 100>`,
 /// indexed by device; every match writes the event (`SELECT *`, fields in
 /// name order, as the memory sink delivers them).
-pub fn q5(data: &[u8], rules: usize) -> FloorResult {
+pub fn q5<'a>(messages: impl IntoIterator<Item = &'a [u8]>, rules: usize) -> FloorResult {
     let t0 = Instant::now();
     let mut out = Out::new();
     let mut by_device: HashMap<String, Vec<f64>> = HashMap::new();
@@ -266,7 +267,7 @@ pub fn q5(data: &[u8], rules: usize) -> FloorResult {
         by_device.entry(format!("d{}", i % 1000)).or_default().push((i % 100) as f64);
     }
     let mut events = 0;
-    for line in lines(data) {
+    for line in messages {
         events += 1;
         let Some(r) = parse(line) else { continue };
         let Some(thresholds) = by_device.get(r.device_id) else { continue };
@@ -285,29 +286,29 @@ pub fn q5(data: &[u8], rules: usize) -> FloorResult {
 }
 
 /// The floor of `query` on `demo` (and `demo2` for Q4; `rules` for Q5).
-pub fn run(query: Query, demo: &[u8], demo2: &[u8], rules: usize) -> FloorResult {
+pub fn run(query: Query, demo: &Messages, demo2: &Messages, rules: usize) -> FloorResult {
     match query {
-        Query::Q1 => q1(demo),
-        Query::Q2 => q2(demo),
-        Query::Q3 => q3(demo),
-        Query::Q4 => q4(demo, demo2),
-        Query::Q5 => q5(demo, rules),
+        Query::Q1 => q1(demo.iter()),
+        Query::Q2 => q2(demo.iter()),
+        Query::Q3 => q3(demo.iter()),
+        Query::Q4 => q4(demo.iter(), demo2.iter()),
+        Query::Q5 => q5(demo.iter(), rules),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::{Workload, generate};
+    use crate::workload::{Workload, generate, lines};
 
     #[test]
     fn window_floors_count_every_event() {
         let data = generate(Workload::new(), 25_000);
-        let q2 = q2(&data);
+        let q2 = q2(lines(&data));
         assert_eq!(q2.checksum.sum_c, 25_000);
-        let q3 = q3(&data);
+        let q3 = q3(lines(&data));
         assert_eq!(q3.checksum.sum_c, 50_000);
-        let q1 = q1(&data);
+        let q1 = q1(lines(&data));
         assert!(q1.checksum.rows > 10_000 && q1.checksum.rows < 15_000);
     }
 }

@@ -84,10 +84,31 @@ pub fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
     out
 }
 
+/// Seconds each thread of this process has spent waiting for a CPU while
+/// runnable, by thread name (`/proc/self/task/*/schedstat`, second field, in
+/// ns; threads of one name added up): on a machine with fewer cores than
+/// busy threads, the time a thread lost to the others.
+pub fn thread_runqueue_seconds() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("schedstat")))
+        else {
+            continue;
+        };
+        let waited = stat.split_whitespace().nth(1).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        *out.entry(comm.trim().to_string()).or_insert(0.0) += waited / 1e9;
+    }
+    out
+}
+
 /// CPU and memory over one measured stretch.
 #[derive(Debug, Clone)]
 pub struct Meter {
     threads0: std::collections::BTreeMap<String, f64>,
+    waits0: std::collections::BTreeMap<String, f64>,
     cpu0: f64,
     t0: Instant,
     /// RSS when the stretch began, MB.
@@ -98,7 +119,13 @@ impl Meter {
     /// Starts measuring (and restarts the peak RSS).
     pub fn start() -> Self {
         reset_peak_rss();
-        Self { threads0: thread_cpu_seconds(), cpu0: cpu_seconds(), t0: Instant::now(), base_rss_mb: rss_mb() }
+        Self {
+            threads0: thread_cpu_seconds(),
+            waits0: thread_runqueue_seconds(),
+            cpu0: cpu_seconds(),
+            t0: Instant::now(),
+            base_rss_mb: rss_mb(),
+        }
     }
 
     /// CPU seconds per thread name since the start (threads that ended in
@@ -110,6 +137,19 @@ impl Meter {
             .map(|(name, s)| {
                 let before = self.threads0.get(&name).copied().unwrap_or(0.0);
                 (name, round(s - before, 2))
+            })
+            .filter(|(_, s)| *s > 0.0)
+            .collect()
+    }
+
+    /// Seconds each thread name waited for a CPU since the start (see
+    /// [`thread_runqueue_seconds`]).
+    pub fn thread_runqueue_s(&self) -> Vec<(String, f64)> {
+        thread_runqueue_seconds()
+            .into_iter()
+            .map(|(name, s)| {
+                let before = self.waits0.get(&name).copied().unwrap_or(0.0);
+                (name, round(s - before, 3))
             })
             .filter(|(_, s)| *s > 0.0)
             .collect()

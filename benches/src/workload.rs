@@ -10,6 +10,7 @@
 //! so it spans the same time range as the main stream.
 
 use std::io::Write;
+use std::sync::Arc;
 
 /// First event time (ms since the epoch) of the workload.
 pub const T0_MS: u64 = 1_700_000_000_000;
@@ -140,9 +141,69 @@ pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|l| !l.is_empty())
 }
 
+/// A stream's messages, framed once: the byte range of each line of the
+/// workload, so whoever takes the input takes it message by message, as a
+/// message source hands it over (an MQTT client delivers one publish at a
+/// time). The memory feed and the floor both take their input framed, so
+/// neither scans for newlines while it is timed.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    data: Arc<Vec<u8>>,
+    /// `(start, end)` of each message in `data`.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Messages {
+    /// Frames `data`'s lines (the ones [`lines`] yields).
+    pub fn frame(data: Arc<Vec<u8>>) -> Self {
+        let base = data.as_ptr() as usize;
+        let spans = lines(&data)
+            .map(|l| {
+                let start = l.as_ptr() as usize - base;
+                (start, start + l.len())
+            })
+            .collect();
+        Self { data, spans }
+    }
+
+    /// How many messages there are.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The messages in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + Clone {
+        self.spans.iter().map(|&(start, end)| &self.data[start..end])
+    }
+
+    /// The bytes the messages are ranges of.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// `(start, end)` of each message in [`Self::data`].
+    pub fn spans(&self) -> &[(usize, usize)] {
+        &self.spans
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framed_messages_are_the_lines() {
+        let data = Arc::new(b"{\"a\":1}\n\n{\"a\":22}\n{\"a\":333}".to_vec());
+        let framed = Messages::frame(data.clone());
+        assert_eq!(framed.iter().collect::<Vec<_>>(), lines(&data).collect::<Vec<_>>());
+        assert_eq!(framed.spans(), &[(0, 7), (9, 17), (18, 27)]);
+        assert_eq!(framed.len(), 3);
+    }
 
     #[test]
     fn first_events_match_the_reference_rule() {

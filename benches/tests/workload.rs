@@ -56,10 +56,10 @@ fn sha256_check_figure_of_workload_md() {
 #[ignore]
 fn query_check_figures_of_workload_md() {
     let data = workload::generate(Workload::new(), DEFAULT_EVENTS);
-    let q1 = floor::q1(&data);
+    let q1 = floor::q1(workload::lines(&data));
     assert_eq!(q1.checksum.rows, 998_887);
-    let q2 = floor::q2(&data);
+    let q2 = floor::q2(workload::lines(&data));
     assert_eq!((q2.checksum.rows, q2.checksum.sum_c, q2.checksum.sum_h), (199_993, 2_000_000, 18_080_848));
-    let q3 = floor::q3(&data);
+    let q3 = floor::q3(workload::lines(&data));
     assert_eq!((q3.checksum.rows, q3.checksum.sum_c), (400_978, 4_000_000));
 }

@@ -148,11 +148,11 @@ fn make_input(events: u64, dir: &Path) -> Input {
     let demo = Arc::new(workload::generate(Workload::new(), events));
     let events2 = events / 10;
     let demo2 = Arc::new(workload::generate(Workload::demo2(), events2));
-    Input { demo, events, demo2, events2, dir: dir.to_path_buf() }
+    Input::new(demo, events, demo2, events2, dir.to_path_buf())
 }
 
 fn floor_of(query: Query, input: &Input, rules: usize) -> FloorResult {
-    floor::run(query, &input.demo, &input.demo2, rules)
+    floor::run(query, input.messages("demo"), input.messages("demo2"), rules)
 }
 
 /// How much two cores of this machine give over one, right now: the floor
@@ -274,15 +274,11 @@ fn measured_run(
 }
 
 fn q5_record(workers: usize, rules: usize, rate: u64, seconds: u64) -> anyhow::Result<Json> {
-    let data = workload::generate(Workload::new(), rate * seconds);
-    let floor = floor::q5(&data, rules);
-    let r = many_rules::run_q5(workers, rules, rate, seconds, &data)?;
+    let messages = workload::Messages::frame(Arc::new(workload::generate(Workload::new(), rate * seconds)));
+    let floor = floor::q5(messages.iter(), rules);
+    let r = many_rules::run_q5(workers, rules, rate, seconds, messages.data())?;
     // Only the events actually fed count for the floor's rows.
-    let fed: Vec<u8> = workload::lines(&data)
-        .take(r.events as usize)
-        .flat_map(|l| l.iter().copied().chain(std::iter::once(b'\n')))
-        .collect();
-    let floor_fed = floor::q5(&fed, rules);
+    let floor_fed = floor::q5(messages.iter().take(r.events as usize), rules);
     let floor_eps = floor.events_per_sec();
     Ok(json!({
         "kind": "many_rules",
