@@ -32,6 +32,17 @@ async fn long_batches_with_a_short_late_tolerance_lose_nothing_on_1_2_4_workers(
     assert!(rows >= 10 * 23, "only {rows} rows");
 }
 
+/// An input that is not key-partitioned goes to the workers a whole batch
+/// at a time, in turn: a worker that takes in its batch after another took
+/// in the next one must not find those later records' event times already
+/// in the watermark (its own would be late and dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_taken_in_out_of_turn_lose_nothing_on_1_2_4_workers() {
+    let sql = "SELECT COUNT(*) AS c, SUM(v) AS s, window_end() AS we FROM demo0 GROUP BY TUMBLINGWINDOW(ss, 2)";
+    let rows = same_on_1_2_4_fed(sql, 1, Feeding { batch: 500, late_tolerance: "1s" }).await;
+    assert!(rows.len() >= 10, "only {} rows", rows.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hopping_group_by_with_having_is_the_same_on_1_2_4_workers() {
     let sql = "SELECT deviceId, COUNT(*) AS c, SUM(v) AS s, window_end() AS we FROM demo0 \

@@ -28,7 +28,7 @@ use oort_operators::partition::{KeyPartition, KeyRouter};
 use oort_operators::query::Emission;
 use oort_operators::shared_scan;
 use oort_operators::source::SourceRecord;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
@@ -107,45 +107,66 @@ struct OpenGroup {
 pub struct FeedBatch {
     /// The records.
     pub records: Vec<SourceRecord>,
-    /// Shared by the parts of one split batch; `None` for a whole batch.
-    split: Option<Arc<SplitProgress>>,
+    /// Where the batch stands in its source's order, when several workers
+    /// take in an event-time input: the ledger and the batch's number.
+    ticket: Option<(Arc<Mutex<BatchLedger>>, u64)>,
 }
 
 impl FeedBatch {
     fn whole(records: Vec<SourceRecord>) -> Self {
-        Self { records, split: None }
+        Self { records, ticket: None }
     }
 
     /// Notes that the worker has taken the batch in, with event times up to
-    /// `max_ts`; the largest event time of the whole source batch once every
-    /// part of it is taken in (at once for a whole batch), else `None`.
+    /// `max_ts`: the largest event time of the source's batches that are now
+    /// taken in completely, in the order they were sent (see [`BatchLedger`];
+    /// at once when one worker takes the input in), else `None`.
     pub fn finish(&self, max_ts: u64) -> Option<u64> {
-        match &self.split {
+        match &self.ticket {
             None => Some(max_ts),
-            Some(progress) => progress.finish(max_ts),
+            Some((ledger, seq)) => ledger.lock().unwrap_or_else(|e| e.into_inner()).taken(*seq, max_ts),
         }
     }
 }
 
-/// How far the workers have got with the parts of one split batch.
+/// The order one source's batches were sent in, when several workers take
+/// in an event-time input.
 ///
-/// An event-time input's shared maximum (what its watermark comes from)
-/// takes in a batch's event times only once every part of it is taken in:
-/// a worker still taking in its part's early records must not find the
-/// watermark already past them because another worker took in the later
-/// records of its own part.
-#[derive(Debug)]
-struct SplitProgress {
-    /// Parts not taken in yet.
-    pending: AtomicUsize,
-    /// Largest event time of the parts taken in.
-    max_ts: AtomicU64,
+/// The input's shared maximum (what its watermark comes from) takes in a
+/// batch's event times only once that batch — every part of a split one —
+/// and every batch sent before it are taken in: a worker still taking in
+/// earlier records must not find the watermark already past them because
+/// another worker took in later ones (the rest of a split batch, or the
+/// next batch, sent to it in turn), or it would drop them as late.
+#[derive(Debug, Default)]
+pub(crate) struct BatchLedger {
+    /// Number of the oldest batch not taken in completely.
+    first_open: u64,
+    /// From `first_open` on, each batch sent: its parts not taken in yet
+    /// and the largest event time of those taken in.
+    open: VecDeque<(usize, u64)>,
 }
 
-impl SplitProgress {
-    fn finish(&self, max_ts: u64) -> Option<u64> {
-        self.max_ts.fetch_max(max_ts, Ordering::AcqRel);
-        (self.pending.fetch_sub(1, Ordering::AcqRel) == 1).then(|| self.max_ts.load(Ordering::Acquire))
+impl BatchLedger {
+    /// Notes a batch sent in `parts` parts; its number.
+    fn sent(&mut self, parts: usize) -> u64 {
+        self.open.push_back((parts, 0));
+        self.first_open + self.open.len() as u64 - 1
+    }
+
+    /// One part of batch `seq` taken in, with event times up to `max_ts`:
+    /// the largest event time of the batches this completes, in order.
+    fn taken(&mut self, seq: u64, max_ts: u64) -> Option<u64> {
+        let entry = seq.checked_sub(self.first_open).and_then(|i| self.open.get_mut(usize::try_from(i).ok()?))?;
+        entry.0 = entry.0.saturating_sub(1);
+        entry.1 = entry.1.max(max_ts);
+        let mut done = None;
+        while let Some(&(0, max)) = self.open.front() {
+            done = Some(done.map_or(max, |d: u64| d.max(max)));
+            self.open.pop_front();
+            self.first_open += 1;
+        }
+        done
     }
 }
 
@@ -159,6 +180,8 @@ pub struct SourceFeed {
     next: Arc<AtomicUsize>,
     /// Splits a key-partitioned input's batches (one lock per batch).
     router: Option<Arc<Mutex<KeyRouter>>>,
+    /// Numbers the batches of an event-time input that several workers take in.
+    ledger: Option<Arc<Mutex<BatchLedger>>>,
 }
 
 impl SourceFeed {
@@ -180,15 +203,26 @@ impl SourceFeed {
             }
         }
         drop(router);
-        let taking = parts.iter().filter(|p| !p.is_empty()).count();
-        let split = (taking > 1)
-            .then(|| Arc::new(SplitProgress { pending: AtomicUsize::new(taking), max_ts: AtomicU64::new(0) }));
         parts
             .into_iter()
             .enumerate()
             .filter(|(_, p)| !p.is_empty())
-            .map(|(w, records)| (w, FeedBatch { records, split: split.clone() }))
+            .map(|(w, records)| (w, FeedBatch::whole(records)))
             .collect()
+    }
+
+    /// Gives the parts of one batch, about to be sent, their place in the
+    /// source's order (an event-time input several workers take in). Called
+    /// only once every part is sure to be sent: the ledger waits for each.
+    fn stamp(&self, parts: &mut [(usize, FeedBatch)]) {
+        let Some(ledger) = &self.ledger else { return };
+        if parts.is_empty() {
+            return;
+        }
+        let seq = ledger.lock().unwrap_or_else(|e| e.into_inner()).sent(parts.len());
+        for (_, part) in parts {
+            part.ticket = Some((ledger.clone(), seq));
+        }
     }
 
     /// Sends a batch, waiting while the rule's queue is full (backpressure).
@@ -197,8 +231,16 @@ impl SourceFeed {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        for (w, part) in self.parts(batch) {
-            self.senders[w].send(part).await.map_err(|_| RuntimeError::Stopped)?;
+        let mut parts = self.parts(batch);
+        // Room for every part first: a send given up while waiting (its
+        // future dropped) then leaves no stamped part unsent.
+        let mut permits = Vec::with_capacity(parts.len());
+        for (w, _) in &parts {
+            permits.push(self.senders[*w].reserve().await.map_err(|_| RuntimeError::Stopped)?);
+        }
+        self.stamp(&mut parts);
+        for (permit, (w, part)) in permits.into_iter().zip(parts) {
+            permit.send(part);
             self.wake(w);
         }
         Ok(())
@@ -210,7 +252,9 @@ impl SourceFeed {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        for (w, part) in self.parts(batch) {
+        let mut parts = self.parts(batch);
+        self.stamp(&mut parts);
+        for (w, part) in parts {
             self.senders[w].blocking_send(part).map_err(|_| RuntimeError::Stopped)?;
             self.wake(w);
         }
@@ -225,7 +269,7 @@ impl SourceFeed {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let parts = self.parts(batch);
+        let mut parts = self.parts(batch);
         // Room everywhere first, so a batch goes to all of its workers or to none.
         let mut permits = Vec::with_capacity(parts.len());
         for (w, _) in &parts {
@@ -235,6 +279,7 @@ impl SourceFeed {
                 Err(mpsc::error::TrySendError::Closed(())) => return Err(RuntimeError::Stopped),
             }
         }
+        self.stamp(&mut parts);
         for (permit, (w, part)) in permits.into_iter().zip(parts) {
             permit.send(part);
             self.wake(w);
@@ -606,6 +651,7 @@ fn build_wiring(
                     .as_ref()
                     .filter(|p| p.source == i)
                     .map(|p| Arc::new(Mutex::new(KeyRouter::new(plan, p, workers, placement.first, placement.peers)))),
+                ledger: (plan.options.is_event_time && workers > 1).then(Arc::default),
             })
         })
         .collect();
@@ -645,7 +691,8 @@ mod tests {
     #[test]
     fn try_send_answers_full_instead_of_waiting() {
         let (tx, mut rx) = mpsc::channel(1);
-        let feed = SourceFeed { senders: vec![tx], threads: Arc::default(), next: Arc::default(), router: None };
+        let feed =
+            SourceFeed { senders: vec![tx], threads: Arc::default(), next: Arc::default(), router: None, ledger: None };
         assert!(feed.try_send(Vec::new()).unwrap());
         assert!(!feed.try_send(Vec::new()).unwrap(), "the queue holds one batch: full");
         assert!(rx.try_recv().is_ok());
@@ -685,6 +732,7 @@ mod tests {
             threads: Arc::default(),
             next: Arc::default(),
             router: Some(Arc::new(Mutex::new(router.clone()))),
+            ledger: Some(Arc::default()),
         };
         assert!(feed.try_send(records(0..100)).unwrap());
         let (a, b) = (rx0.try_recv().unwrap(), rx1.try_recv().unwrap());
@@ -703,13 +751,49 @@ mod tests {
         assert!(!feed.try_send(records(0..100)).unwrap());
         assert!(rx0.try_recv().is_err(), "nothing for worker 0 either");
         assert!(rx1.try_recv().is_ok());
-        // A batch whose keys all belong to one worker is whole there: taken in at once.
+        // A batch whose keys all belong to one worker is whole there.
         let one: Vec<SourceRecord> = records(0..100).into_iter().filter(|r| check.owner(r) == 1).collect();
         let n = one.len();
         assert!(feed.try_send(one).unwrap());
         assert!(rx0.try_recv().is_err());
         let whole = rx1.try_recv().unwrap();
         assert_eq!(whole.records.len(), n);
-        assert_eq!(whole.finish(9), Some(9));
+        // It counts once the batches sent before it are taken in: neither
+        // part of the batch received above is finished yet.
+        assert_eq!(whole.finish(99), None);
+    }
+
+    /// Batches of an event-time input sent to several workers count for
+    /// the watermark in the order they were sent, however the workers take
+    /// them in: no worker finds it past records it has still to take in.
+    #[test]
+    fn the_watermark_takes_in_batches_in_the_order_they_were_sent() {
+        let mut ledger = BatchLedger::default();
+        let (a, b, c) = (ledger.sent(1), ledger.sent(2), ledger.sent(1));
+        assert_eq!((a, b, c), (0, 1, 2));
+        assert_eq!(ledger.taken(c, 300), None, "batches 0 and 1 are still out");
+        assert_eq!(ledger.taken(b, 250), None, "one part of batch 1 is still out");
+        assert_eq!(ledger.taken(a, 100), Some(100), "batch 0 is complete");
+        assert_eq!(ledger.taken(b, 200), Some(300), "batch 1 completes, and batch 2 after it");
+        assert_eq!(ledger.taken(c, 999), None, "a part taken in twice counts for nothing");
+        let d = ledger.sent(1);
+        assert_eq!(ledger.taken(d, 400), Some(400));
+        assert!(ledger.open.is_empty());
+
+        // Through a feed: round-robin whole batches carry their numbers.
+        let (tx0, mut rx0) = mpsc::channel(4);
+        let (tx1, mut rx1) = mpsc::channel(4);
+        let feed = SourceFeed {
+            senders: vec![tx0, tx1],
+            threads: Arc::default(),
+            next: Arc::default(),
+            router: None,
+            ledger: Some(Arc::default()),
+        };
+        feed.blocking_send(records(0..10)).unwrap();
+        feed.blocking_send(records(10..20)).unwrap();
+        let (first, second) = (rx0.try_recv().unwrap(), rx1.try_recv().unwrap());
+        assert_eq!(second.finish(19), None, "the first batch is not taken in yet");
+        assert_eq!(first.finish(9), Some(19));
     }
 }

@@ -354,7 +354,16 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 fed = true;
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
-                let Some(input) = rule.inputs[i].as_mut() else { continue };
+                let Some(input) = rule.inputs[i].as_mut() else {
+                    // Dropped, yet its place in the source's order is passed.
+                    if rule.event_time
+                        && let Some(batch_max) = batch.finish(0)
+                        && rule.max_event_ts[i].fetch_max(batch_max, Ordering::SeqCst) < batch_max
+                    {
+                        moved = true;
+                    }
+                    continue;
+                };
                 let mut items = oort_operators::source::item_batch(batch.records.len());
                 if rule.event_time {
                     // The watermark moves with this batch's own event times; the
@@ -381,8 +390,9 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     if late > 0 {
                         rule.metrics.late.fetch_add(late, Ordering::Relaxed);
                     }
-                    // The shared maximum takes the batch in once every part of a
-                    // split batch is taken in (see `FeedBatch::finish`).
+                    // The shared maximum takes the batch in once it, every part
+                    // of it and every batch sent before it are taken in (see
+                    // `FeedBatch::finish`).
                     if let Some(batch_max) = batch.finish(local_max)
                         && batch_max > seen
                         && rule.max_event_ts[i].fetch_max(batch_max, Ordering::SeqCst) < batch_max
