@@ -2,14 +2,12 @@
 //! the stream DDL for each feed, and the rule options each needs.
 //!
 //! Event-time queries (Q2–Q4) run with `lateTolerance` 60 s in throughput
-//! runs. Q4's join is fed round-robin: a worker may run some batches ahead
-//! of the other, and the shared watermark must not overtake the slower one's
-//! records, so Q4 keeps `bufferLength` 8 (4 batches per worker on two: its
-//! demo2 batches span about 10 s of event time each). Q2 and Q3 are split by
-//! key, every batch reaching every worker and the watermark waiting for all
-//! parts, so they have no lead to bound; they use `bufferLength` 64, deep
-//! enough that a worker the OS deschedules for a time slice does not stall
-//! the feed and, through it, the other worker (8 held about 1 ms of work).
+//! runs and `bufferLength` 64, deep enough that a worker the OS deschedules
+//! for a time slice does not stall the feed and, through it, the other
+//! worker (8 held about 1 ms of work). Q4's join is fed round-robin: a
+//! worker may take in batches ahead of the other, but the watermark takes
+//! batches in only in the order they were sent (the runtime's
+//! `BatchLedger`), so no lead makes the slower worker's records late.
 //! Latency runs use a tolerance of 0, so that a window closes as soon as its
 //! end is seen.
 
@@ -121,9 +119,7 @@ impl Query {
     pub fn options(self, latency: bool) -> Map<String, Json> {
         let o = if self.event_time() {
             let tolerance = if latency { "0s" } else { "60s" };
-            // Q4's round-robin feed must bound one worker's lead (see above).
-            let buffer = if self == Query::Q4 { 8 } else { 64 };
-            json!({"isEventTime": true, "lateTolerance": tolerance, "bufferLength": buffer})
+            json!({"isEventTime": true, "lateTolerance": tolerance, "bufferLength": 64})
         } else {
             json!({})
         };
