@@ -62,26 +62,36 @@ pub fn this_thread_cpu_seconds() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
-/// CPU seconds (user + system) of each thread of this process, by thread
-/// name (`/proc/self/task/*/stat`, in clock ticks of 10 ms; threads of one
-/// name added up).
-pub fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
+/// A figure of each thread of this process, by thread name (threads of one
+/// name added up): `of` reads it from the named file of the thread's
+/// `/proc/self/task/<tid>/` folder.
+fn by_thread(file: &str, of: impl Fn(&str) -> Option<f64>) -> std::collections::BTreeMap<String, f64> {
     let mut out = std::collections::BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
     for task in tasks.flatten() {
         let dir = task.path();
-        let (Ok(comm), Ok(stat)) =
-            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("stat")))
+        let (Ok(comm), Ok(text)) = (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join(file)))
         else {
             continue;
         };
-        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        *out.entry(comm.trim().to_string()).or_insert(0.0) += (ticks(14) + ticks(15)) / 100.0;
+        if let Some(v) = of(&text) {
+            *out.entry(comm.trim().to_string()).or_insert(0.0) += v;
+        }
     }
     out
+}
+
+/// CPU seconds (user + system) of each thread of this process, by thread
+/// name (`/proc/self/task/*/stat`, in clock ticks of 10 ms; threads of one
+/// name added up).
+pub fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
+    by_thread("stat", |stat| {
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = stat.rfind(')').map(|i| &stat[i + 1..])?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        Some((ticks(14) + ticks(15)) / 100.0)
+    })
 }
 
 /// Seconds each thread of this process has spent waiting for a CPU while
@@ -89,19 +99,25 @@ pub fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
 /// ns; threads of one name added up): on a machine with fewer cores than
 /// busy threads, the time a thread lost to the others.
 pub fn thread_runqueue_seconds() -> std::collections::BTreeMap<String, f64> {
-    let mut out = std::collections::BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let (Ok(comm), Ok(stat)) =
-            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("schedstat")))
-        else {
-            continue;
-        };
-        let waited = stat.split_whitespace().nth(1).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        *out.entry(comm.trim().to_string()).or_insert(0.0) += waited / 1e9;
-    }
-    out
+    by_thread("schedstat", |stat| {
+        Some(stat.split_whitespace().nth(1).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0) / 1e9)
+    })
+}
+
+/// Each thread name's growth from `before` to `now`, rounded to `digits`;
+/// the names that grew.
+fn since(
+    before: &std::collections::BTreeMap<String, f64>,
+    now: std::collections::BTreeMap<String, f64>,
+    digits: i32,
+) -> Vec<(String, f64)> {
+    now.into_iter()
+        .map(|(name, s)| {
+            let was = before.get(&name).copied().unwrap_or(0.0);
+            (name, round(s - was, digits))
+        })
+        .filter(|(_, s)| *s > 0.0)
+        .collect()
 }
 
 /// CPU and memory over one measured stretch.
@@ -132,27 +148,13 @@ impl Meter {
     /// between are not counted: a thread that ends early reports its own,
     /// see [`this_thread_cpu_seconds`]).
     pub fn thread_cpu_s(&self) -> Vec<(String, f64)> {
-        thread_cpu_seconds()
-            .into_iter()
-            .map(|(name, s)| {
-                let before = self.threads0.get(&name).copied().unwrap_or(0.0);
-                (name, round(s - before, 2))
-            })
-            .filter(|(_, s)| *s > 0.0)
-            .collect()
+        since(&self.threads0, thread_cpu_seconds(), 2)
     }
 
     /// Seconds each thread name waited for a CPU since the start (see
     /// [`thread_runqueue_seconds`]).
     pub fn thread_runqueue_s(&self) -> Vec<(String, f64)> {
-        thread_runqueue_seconds()
-            .into_iter()
-            .map(|(name, s)| {
-                let before = self.waits0.get(&name).copied().unwrap_or(0.0);
-                (name, round(s - before, 3))
-            })
-            .filter(|(_, s)| *s > 0.0)
-            .collect()
+        since(&self.waits0, thread_runqueue_seconds(), 3)
     }
 
     /// CPU seconds since the start.

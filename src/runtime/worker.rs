@@ -338,6 +338,14 @@ pub fn run(worker: &mut Worker, ctx: WorkerContext) {
     }
 }
 
+/// Notes that a worker has taken `batch` in, with event times up to
+/// `local_max`, and raises its input's shared maximum `max` with what that
+/// completes: a batch counts once it, every part of it and every batch sent
+/// before it are taken in ([`FeedBatch::finish`]). Whether the maximum moved.
+fn take_in(max: &AtomicU64, batch: &FeedBatch, local_max: u64) -> bool {
+    batch.finish(local_max).is_some_and(|m| m > max.load(Ordering::SeqCst) && max.fetch_max(m, Ordering::SeqCst) < m)
+}
+
 /// Drains a rule's feeds into its inputs and advances them. Returns whether
 /// the other workers must wake: a shared watermark moved, or the rule went
 /// from idle to holding open windows (every worker must then tick, since the
@@ -356,11 +364,8 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                 let decoder = &rule.decoders[i];
                 let Some(input) = rule.inputs[i].as_mut() else {
                     // Dropped, yet its place in the source's order is passed.
-                    if rule.event_time
-                        && let Some(batch_max) = batch.finish(0)
-                        && rule.max_event_ts[i].fetch_max(batch_max, Ordering::SeqCst) < batch_max
-                    {
-                        moved = true;
+                    if rule.event_time {
+                        moved |= take_in(&rule.max_event_ts[i], &batch, 0);
                     }
                     continue;
                 };
@@ -390,15 +395,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     if late > 0 {
                         rule.metrics.late.fetch_add(late, Ordering::Relaxed);
                     }
-                    // The shared maximum takes the batch in once it, every part
-                    // of it and every batch sent before it are taken in (see
-                    // `FeedBatch::finish`).
-                    if let Some(batch_max) = batch.finish(local_max)
-                        && batch_max > seen
-                        && rule.max_event_ts[i].fetch_max(batch_max, Ordering::SeqCst) < batch_max
-                    {
-                        moved = true;
-                    }
+                    moved |= take_in(&rule.max_event_ts[i], &batch, local_max);
                 } else {
                     items.extend(batch.records.iter().map(|rec| decoder.decode(rec)));
                 }
