@@ -195,13 +195,13 @@ fn spawn_sink(
             metrics.pending_out.fetch_sub(batch.len() as i64, Ordering::Relaxed);
             let now = Instant::now();
             let mut batch_rows = 0;
-            for e in batch {
+            for e in &batch {
                 let Emission::Rows(rows) = e else { continue };
                 if rows.is_empty() {
                     continue;
                 }
                 batch_rows += rows.len() as u64;
-                for row in &rows {
+                for row in rows {
                     checksum.add_values(&mut w, row.iter().map(|(k, v)| (&**k, v)));
                     if show > 0 {
                         show -= 1;
@@ -222,6 +222,8 @@ fn spawn_sink(
                     emission_times.push(now);
                 }
             }
+            // Done with the rows: back to the workers to fill again, as the engine's sinks do.
+            oort_operators::out_rows::recycle(batch);
             if batch_rows == 0 {
                 continue;
             }

@@ -8,6 +8,7 @@ pub mod inline_str;
 pub mod join;
 mod json_scan;
 pub mod keyed;
+pub mod out_rows;
 pub mod partition;
 pub mod plan_exprs;
 pub mod plan_walk;

@@ -90,18 +90,28 @@ impl Projector {
             return None;
         }
         let mut out: OutRow = Vec::with_capacity(self.items.len());
+        Some(self.fill_one(ev, row, g, &mut out).map(|()| out))
+    }
+
+    /// [`Self::project_one`] of a plain SELECT list into `out`, a row that
+    /// may hold an earlier result ([`crate::out_rows`]): its fields are
+    /// overwritten, names kept where they are the same.
+    fn fill_one(&self, ev: &mut Evaluator, row: &Row, g: GroupContext, out: &mut OutRow) -> Result<(), Arc<str>> {
+        let mut filled = 0;
         for (item, name) in self.items.iter().zip(&self.names) {
-            let ProjectItem::Expr { expr, invisible, aliased, name: text } = item else { return None };
+            let ProjectItem::Expr { expr, invisible, aliased, name: text } = item else { continue };
             let v = match ev.eval(expr, row, g) {
                 Ok(v) => v,
-                Err(e) => return Some(Err(select_error(ev.plan(), aliased.then_some(text.as_str()), expr, &e))),
+                Err(e) => return Err(select_error(ev.plan(), aliased.then_some(text.as_str()), expr, &e)),
             };
             if *invisible || (!self.send_nil && v.is_null()) {
                 continue;
             }
-            out.push((name.clone(), v));
+            crate::out_rows::set_field(out, filled, name, v);
+            filled += 1;
         }
-        Some(Ok(out))
+        out.truncate(filled);
+        Ok(())
     }
 
     /// Projects one row (within group context `g`). Returns several rows when a
@@ -319,12 +329,19 @@ impl RowQuery {
                 }
             }
         }
-        if let Some(result) = self.projector.project_one(&mut self.ev, row, g) {
-            match result {
-                Ok(r) => {
+        if self.projector.plain {
+            // The row goes out in a list of its own, both recycled when a
+            // sink gave them back.
+            let mut list = crate::out_rows::take_list();
+            list.truncate(1);
+            if list.is_empty() {
+                list.push(Vec::with_capacity(self.projector.items.len()));
+            }
+            match self.projector.fill_one(&mut self.ev, row, g, &mut list[0]) {
+                Ok(()) => {
                     self.ev.hits.hit_count += 1;
                     self.ev.hits.hit_time = row.ts as i64;
-                    out.push(Emission::rows(vec![r]));
+                    out.push(Emission::rows(list));
                 }
                 Err(e) => out.push(Emission::Error(e)),
             }
@@ -373,5 +390,79 @@ mod tests {
         assert_eq!(out, vec![Emission::Error(Arc::from(format!("{PANIC_PREFIX}boom")))]);
         contain_panic(&mut poisoned, &mut out, |out| out.push(Emission::Rows(Vec::new())));
         assert_eq!(out.len(), 1, "a poisoned operator processes nothing more");
+    }
+
+    fn plan(sql: &str) -> Arc<RulePlan> {
+        let mut streams = std::collections::BTreeMap::new();
+        let def = oort_compiler::parse_stream_ddl(
+            r#"CREATE STREAM demo (deviceId STRING, temperature FLOAT, ts BIGINT) WITH (DATASOURCE="d", FORMAT="JSON")"#,
+        )
+        .expect("parses");
+        streams.insert(def.name.clone(), def);
+        Arc::new(oort_compiler::compile_rule(sql, &streams, Default::default()).expect("compiles"))
+    }
+
+    /// Runs `records` through the row query of `sql`; its one-row results,
+    /// each rendered `name=value,...`, are handed back for reuse when `recycle`.
+    fn run(sql: &str, records: &[&str], recycle: bool) -> Vec<String> {
+        let plan = plan(sql);
+        let decoder = crate::source::SourceDecoder::new(&plan.sources[0], plan.width, false);
+        let mut query = RowQuery::new(plan.clone()).expect("a row query");
+        let mut out = Vec::new();
+        let mut shown = Vec::new();
+        for r in records {
+            let rec = crate::source::SourceRecord {
+                payload: crate::source::Payload::Bytes(bytes::Bytes::copy_from_slice(r.as_bytes())),
+                meta: None,
+                ts: 0,
+            };
+            query.process(&decoder.decode(&rec), &mut out);
+            for e in &out {
+                let Emission::Rows(rows) = e else { panic!("{e:?}") };
+                for row in rows {
+                    shown.push(row.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(","));
+                }
+            }
+            if recycle {
+                crate::out_rows::recycle(std::mem::take(&mut out));
+            }
+            out.clear();
+        }
+        shown
+    }
+
+    #[test]
+    fn rows_filled_into_recycled_lists_of_other_rules_are_the_rows_a_new_list_gets() {
+        let records = [
+            r#"{"deviceId":"d1","temperature":51.5,"ts":1}"#,
+            r#"{"temperature":60.0,"ts":2}"#,
+            r#"{"deviceId":"d3","temperature":10.0,"ts":3}"#,
+            r#"{"deviceId":"d4","temperature":70.25,"ts":4}"#,
+        ];
+        let wide = "SELECT temperature AS t, deviceId AS d, ts FROM demo";
+        let narrow = "SELECT deviceId, temperature FROM demo WHERE temperature > 50";
+        // Each rule's lists go back to the pool and are taken again by the
+        // other rule and by itself: another rule's names, a field left out
+        // (no deviceId, a null), a row of three fields then two.
+        for _ in 0..3 {
+            assert_eq!(
+                run(wide, &records, true),
+                [
+                    "t=Float(51.5),d=String(\"d1\"),ts=Int(1)",
+                    "t=Float(60.0),ts=Int(2)",
+                    "t=Float(10.0),d=String(\"d3\"),ts=Int(3)",
+                    "t=Float(70.25),d=String(\"d4\"),ts=Int(4)",
+                ]
+            );
+            assert_eq!(
+                run(narrow, &records, true),
+                [
+                    "deviceId=String(\"d1\"),temperature=Float(51.5)",
+                    "temperature=Float(60.0)",
+                    "deviceId=String(\"d4\"),temperature=Float(70.25)"
+                ]
+            );
+        }
+        assert_eq!(run(narrow, &records, false), run(narrow, &records, true));
     }
 }

@@ -440,6 +440,8 @@ impl Lane {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Arc<Emission>>) {
         let mut linger: Option<Instant> = None;
+        // Result rows the lane has rendered go back to the workers (the last lane holding them).
+        let mut recycler = oort_operators::out_rows::Recycler::default();
         loop {
             // With resendPriority -1, resend only while no live message waits.
             let live_first = self.props.resend_alter_queue && self.props.resend_priority < 0;
@@ -464,6 +466,9 @@ impl Lane {
                         for m in self.props.shape(self.props.rows(&e)) {
                             self.offer(m).await;
                         }
+                    }
+                    if let Ok(e) = Arc::try_unwrap(e) {
+                        recycler.give(e);
                     }
                 }
                 _ = sleep_until_opt(linger) => {
