@@ -36,12 +36,17 @@ use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::worker::Worker;
 use tokio::sync::mpsc;
 
-/// Most batches taken from one feed channel per iteration, so one busy rule
-/// cannot starve the others — and so that the rows a round decodes are still
-/// in the cache when the dataflow step folds them: with 64 batches (65,536
-/// rows, several MB) per round, the first touch of each row after decoding
-/// was a cache miss (`Value::group_key` was 13 % of a 2-worker Q2 profile).
-const MAX_BATCHES_PER_ROUND: usize = 4;
+/// Most records taken from one feed channel per iteration (whole batches:
+/// the last may pass it), so one busy rule cannot starve the others — and so
+/// that the rows a round decodes are still in the cache when the dataflow
+/// step folds them: with 64 batches (65,536 rows, several MB) per round, the
+/// first touch of each row after decoding was a cache miss (`Value::group_key`
+/// was 13 % of a 2-worker Q2 profile). Counted in records, not batches: a
+/// key-partitioned feed hands each of W workers parts of 1/W of a batch, and
+/// a round per part multiplied the rounds (and their progress tracking and
+/// operator scheduling) by W (Q2 on 2 workers: 4.71 → 5.05 M events/s,
+/// 8,192 records against 4 batches; PROFILE.md, session 10).
+const MAX_RECORDS_PER_ROUND: usize = 8192;
 
 /// How soon a worker looks again at a rule whose sinks are behind.
 const BACKLOG_RECHECK_MS: u64 = 2;
@@ -357,8 +362,10 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
     let mut fed = false;
     if !backlogged {
         for (i, feed) in rule.feeds.iter_mut().enumerate() {
-            for _ in 0..MAX_BATCHES_PER_ROUND {
+            let mut room = MAX_RECORDS_PER_ROUND;
+            while room > 0 {
                 let Some(batch) = take_batch(feed) else { break };
+                room = room.saturating_sub(batch.records.len().max(1));
                 fed = true;
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
@@ -468,10 +475,11 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
     }
     // Everything this round sends is processed by the next step, before the next round.
     g.scan.borrow_mut().set_behind(behind);
-    let mut taken = 0u64;
-    for _ in 0..MAX_BATCHES_PER_ROUND {
+    let (mut taken, mut room) = (0u64, MAX_RECORDS_PER_ROUND);
+    while room > 0 {
         let Some(batch) = take_batch(&mut g.feed) else { break };
         taken += batch.records.len() as u64;
+        room = room.saturating_sub(batch.records.len().max(1));
         let mut items = oort_operators::source::item_batch(batch.records.len());
         items.extend(batch.records.iter().map(|rec| g.decoder.decode(rec)));
         g.input.send_batch(&mut items);
