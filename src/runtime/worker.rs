@@ -44,7 +44,7 @@ use tokio::sync::mpsc;
 /// was 13 % of a 2-worker Q2 profile). Counted in records, not batches: a
 /// key-partitioned feed hands each of W workers parts of 1/W of a batch, and
 /// a round per part multiplied the rounds (and their progress tracking and
-/// operator scheduling) by W (Q2 on 2 workers: 4.71 → 5.05 M events/s,
+/// operator scheduling) by W (Q2 on 2 workers: 5.02 → 5.27 M events/s,
 /// 8,192 records against 4 batches; PROFILE.md, session 10).
 const MAX_RECORDS_PER_ROUND: usize = 8192;
 
