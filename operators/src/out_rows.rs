@@ -2,13 +2,13 @@
 //! time rule emits each result as its own one-row list, built on a worker
 //! thread and dropped on a sink thread — two allocations made on one thread
 //! and freed on another per result row, which the system allocator serves
-//! with arena locks and consolidation (about 15 % of Q1's worker time, and
-//! most of its sink's; see `benches/report/PROFILE.md`, session 10).
+//! with arena locks and consolidation (about 13 % of Q1's worker samples
+//! and 60 % of its sink's; see `benches/report/PROFILE.md`, session 10).
 //!
 //! A sink done with emissions gives them to a [`Recycler`] (or a batch to
 //! [`recycle`]): their one-row lists (values set to null, field names kept)
-//! go, in bundles, to a small process-wide pool. A worker takes a whole bundle when
-//! its own stock runs out ([`take_list`]: one lock per bundle, not per row)
+//! go, in bundles, to a small process-wide pool. A worker takes a whole
+//! bundle when its own stock runs out ([`take_list`]: one lock per bundle)
 //! and fills each row in place: a field whose name is the same `Arc` as the
 //! one it had keeps it (no reference count traffic), any other is replaced.
 //! The pool holds at most [`POOL_BUNDLES`] bundles of at most
