@@ -8,7 +8,7 @@
 //! A sink done with emissions gives them to a [`Recycler`] (or a batch to
 //! [`recycle`]): their one-row lists (values set to null, field names kept)
 //! go, in bundles, to a small process-wide pool. A worker takes a whole
-//! bundle when its own stock runs out ([`take_list`]: one lock per bundle)
+//! bundle when its own stock runs out ([`one_row_list`]: one lock per bundle)
 //! and fills each row in place: a field whose name is the same `Arc` as the
 //! one it had keeps it (no reference count traffic), any other is replaced.
 //! The pool holds at most [`POOL_BUNDLES`] bundles of at most
@@ -88,9 +88,10 @@ pub fn recycle(batch: Vec<Emission>) {
     }
 }
 
-/// A list for one result row: a recycled one (its row, if any, still holds
-/// the names it was last filled with) or a new one.
-pub(crate) fn take_list() -> Vec<OutRow> {
+/// A list holding one row to fill with a result of `width` fields: a
+/// recycled one (its row still holds the names it was last filled with;
+/// [`Recycler::give`] keeps only one-row lists) or a new, empty one.
+pub(crate) fn one_row_list(width: usize) -> Vec<OutRow> {
     STOCK
         .with(|stock| {
             let mut stock = stock.try_borrow_mut().ok()?;
@@ -100,7 +101,7 @@ pub(crate) fn take_list() -> Vec<OutRow> {
             }
             stock.pop()
         })
-        .unwrap_or_else(|| Vec::with_capacity(1))
+        .unwrap_or_else(|| vec![Vec::with_capacity(width)])
 }
 
 /// Sets field `i` of `row` to `(name, v)`, keeping the name already there
@@ -160,12 +161,10 @@ mod tests {
         recycle(vec![Emission::Rows(one), Emission::Rows(window), Emission::Error("e".into())]);
         let mut found = None;
         for _ in 0..POOL_BUNDLES * BUNDLE_LISTS {
-            let list = take_list();
-            if list.first().and_then(|r| r.first()).is_some_and(|(n, _)| Arc::ptr_eq(n, &a)) {
+            let list = one_row_list(1);
+            let Some((n, _)) = list[0].first() else { break };
+            if Arc::ptr_eq(n, &a) {
                 found = Some(list);
-                break;
-            }
-            if list.is_empty() {
                 break;
             }
         }

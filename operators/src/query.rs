@@ -332,11 +332,7 @@ impl RowQuery {
         if self.projector.plain {
             // The row goes out in a list of its own, both recycled when a
             // sink gave them back.
-            let mut list = crate::out_rows::take_list();
-            list.truncate(1);
-            if list.is_empty() {
-                list.push(Vec::with_capacity(self.projector.items.len()));
-            }
+            let mut list = crate::out_rows::one_row_list(self.projector.items.len());
             match self.projector.fill_one(&mut self.ev, row, g, &mut list[0]) {
                 Ok(()) => {
                     self.ev.hits.hit_count += 1;

@@ -363,9 +363,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
     if !backlogged {
         for (i, feed) in rule.feeds.iter_mut().enumerate() {
             let mut room = MAX_RECORDS_PER_ROUND;
-            while room > 0 {
-                let Some(batch) = take_batch(feed) else { break };
-                room = room.saturating_sub(batch.records.len().max(1));
+            while let Some(batch) = take_batch_within(feed, &mut room) {
                 fed = true;
                 rule.metrics.batch_taken_us.store(super::metrics::monotonic_us(), Ordering::Relaxed);
                 let decoder = &rule.decoders[i];
@@ -476,10 +474,8 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
     // Everything this round sends is processed by the next step, before the next round.
     g.scan.borrow_mut().set_behind(behind);
     let (mut taken, mut room) = (0u64, MAX_RECORDS_PER_ROUND);
-    while room > 0 {
-        let Some(batch) = take_batch(&mut g.feed) else { break };
+    while let Some(batch) = take_batch_within(&mut g.feed, &mut room) {
         taken += batch.records.len() as u64;
-        room = room.saturating_sub(batch.records.len().max(1));
         let mut items = oort_operators::source::item_batch(batch.records.len());
         items.extend(batch.records.iter().map(|rec| g.decoder.decode(rec)));
         g.input.send_batch(&mut items);
@@ -515,6 +511,17 @@ fn take_batch(feed: &mut Option<mpsc::Receiver<FeedBatch>>) -> Option<FeedBatch>
             None
         }
     }
+}
+
+/// [`take_batch`] while a round has `room` left, charging it the batch's
+/// records (at least one, so empty batches end a round too).
+fn take_batch_within(feed: &mut Option<mpsc::Receiver<FeedBatch>>, room: &mut usize) -> Option<FeedBatch> {
+    if *room == 0 {
+        return None;
+    }
+    let batch = take_batch(feed)?;
+    *room = room.saturating_sub(batch.records.len().max(1));
+    Some(batch)
 }
 
 /// min over the stream inputs other than `input` of the largest event time seen.
