@@ -6,9 +6,9 @@
 //! for the `memory` feed, the harness hands the rule's [`SourceFeed`]
 //! batches of 1,024 raw JSON records itself: the workload's messages are
 //! framed once before the clock starts ([`Messages`], as the floor's input
-//! is), and each batch is one owned copy of its messages' span, whose
-//! records are slices of it, as rumqttc's messages are slices of its read
-//! buffer. The feed runs on its own thread (`bench-feed`); set
+//! is), and each batch is one owned copy of its messages' span, handed over
+//! as a `RecordBlock` (the records are ranges of it), as the file source
+//! hands over the lines of each read. The feed runs on its own thread (`bench-feed`); set
 //! `OORT_BENCH_THREAD_CPU=1` to print each thread's CPU seconds for a run.
 //!
 //! The harness is the rule's sink: a thread takes the rule's emissions (the
@@ -39,7 +39,7 @@ use oort::runtime::clock::{Clock, SystemClock};
 use oort::runtime::{Runtime, RuntimeConfig, SourceFeed};
 use oort_compiler::catalog::StreamDef;
 use oort_operators::query::Emission;
-use oort_operators::source::{Payload, SourceRecord};
+use oort_operators::source::{Payload, RecordBlock, SourceRecord};
 use oort_operators::value::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -239,14 +239,16 @@ fn record(payload: Bytes, now_ms: u64) -> SourceRecord {
     SourceRecord { payload: Payload::Bytes(payload), meta: None, ts: now_ms }
 }
 
-/// Messages `from..to` as records whose payloads share one buffer: one copy
-/// of their span per batch, as a source that reads a block (or rumqttc,
-/// whose messages are slices of its read buffer) makes.
-fn batch_of(messages: &Messages, from: usize, to: usize, now_ms: u64) -> Vec<SourceRecord> {
+/// Messages `from..to` as one block of records: one copy of their span per
+/// batch, as a source that reads a block (the file source) makes.
+fn batch_of(messages: &Messages, from: usize, to: usize, now_ms: u64) -> RecordBlock {
     let spans = messages.spans().get(from..to.min(messages.len())).unwrap_or_default();
-    let (Some(&(base, _)), Some(&(_, end))) = (spans.first(), spans.last()) else { return Vec::new() };
-    let buf = Bytes::copy_from_slice(&messages.data()[base..end]);
-    spans.iter().map(|&(start, end)| record(buf.slice(start - base..end - base), now_ms)).collect()
+    let (Some(&(base, _)), Some(&(_, end))) = (spans.first(), spans.last()) else { return RecordBlock::default() };
+    let mut block = RecordBlock::new(Bytes::copy_from_slice(&messages.data()[base..end]), None, now_ms);
+    for &(start, end) in spans {
+        block.push(start - base..end - base);
+    }
+    block
 }
 
 /// The closing record of an event-time stream: far past every window.

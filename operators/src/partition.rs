@@ -19,7 +19,7 @@
 
 use crate::json_scan;
 use crate::keyed;
-use crate::source::{Payload, SourceDecoder, SourceRecord};
+use crate::source::{PayloadRef, SourceDecoder, SourceRecord};
 use crate::value::{Value, recycle_slots};
 use crate::window::PlanShape;
 use oort_compiler::catalog::{FieldType, Format};
@@ -128,8 +128,13 @@ impl KeyRouter {
     /// exchange sends its key to when that worker is in this process, else a
     /// fixed one of this process (the exchange then moves the row).
     pub fn owner(&mut self, rec: &SourceRecord) -> usize {
-        let text = match (&self.string_field, &rec.payload) {
-            (Some(name), Payload::Bytes(b)) => json_scan::leading_string(b, &self.string_prefix, name),
+        self.owner_of(rec.payload.as_ref())
+    }
+
+    /// [`KeyRouter::owner`] of a record with `payload`.
+    pub fn owner_of(&mut self, payload: PayloadRef<'_>) -> usize {
+        let text = match (&self.string_field, payload) {
+            (Some(name), PayloadRef::Bytes(b)) => json_scan::leading_string(b, &self.string_prefix, name),
             _ => None,
         };
         let hash = if let Some(text) = text {
@@ -137,7 +142,7 @@ impl KeyRouter {
         } else {
             let Some(decoder) = &self.decoder else { return 0 };
             self.key.clear();
-            let slots = decoder.decode_leading(rec);
+            let slots = decoder.decode_leading(payload);
             for s in &self.slots {
                 match slots.get(*s) {
                     Some(v) => v.group_key(&mut self.key),
@@ -163,7 +168,7 @@ impl KeyRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Item;
+    use crate::source::{Item, Payload};
     use oort_compiler::catalog::StreamDef;
     use std::collections::BTreeMap;
 
@@ -245,6 +250,7 @@ mod tests {
 #[cfg(test)]
 mod cost {
     use super::*;
+    use crate::source::Payload;
     use oort_compiler::catalog::StreamDef;
     use std::collections::BTreeMap;
 

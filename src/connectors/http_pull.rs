@@ -77,7 +77,7 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
                 continue;
             }
             let now = ctx.clock.now_ms();
-            let batch = super::http_push::split(&body)
+            let batch: Vec<SourceRecord> = super::http_push::split(&body)
                 .into_iter()
                 .map(|p| SourceRecord { payload: Payload::Bytes(p), meta: Some(meta.clone()), ts: now })
                 .collect();

@@ -148,7 +148,7 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
         let _unroute = Unroute { routes, path, id };
         while let Some(payloads) = rx.recv().await {
             let now = ctx.clock.now_ms();
-            let batch = payloads
+            let batch: Vec<SourceRecord> = payloads
                 .into_iter()
                 .map(|p| SourceRecord { payload: Payload::Bytes(p), meta: Some(meta.clone()), ts: now })
                 .collect();

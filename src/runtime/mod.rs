@@ -27,7 +27,7 @@ use oort_compiler::plan::RulePlan;
 use oort_operators::partition::{KeyPartition, KeyRouter};
 use oort_operators::query::Emission;
 use oort_operators::shared_scan;
-use oort_operators::source::SourceRecord;
+use oort_operators::source::{PayloadRef, SourceBatch, SourceRecord};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -106,14 +106,14 @@ struct OpenGroup {
 #[derive(Debug)]
 pub struct FeedBatch {
     /// The records.
-    pub records: Vec<SourceRecord>,
+    pub records: SourceBatch,
     /// Where the batch stands in its source's order, when several workers
     /// take in an event-time input: the ledger and the batch's number.
     ticket: Option<(Arc<Mutex<BatchLedger>>, u64)>,
 }
 
 impl FeedBatch {
-    fn whole(records: Vec<SourceRecord>) -> Self {
+    fn whole(records: SourceBatch) -> Self {
         Self { records, ticket: None }
     }
 
@@ -188,20 +188,32 @@ impl SourceFeed {
     /// The parts of `batch` and the workers they go to: the whole batch to
     /// the next worker in turn, or one part per worker that owns some of its
     /// keys.
-    fn parts(&self, batch: Vec<SourceRecord>) -> Vec<(usize, FeedBatch)> {
-        let router = self.router.as_ref().and_then(|r| r.lock().ok());
+    fn parts(&self, batch: SourceBatch) -> Vec<(usize, FeedBatch)> {
+        // One worker takes every record: no routing.
+        let router = self.router.as_ref().filter(|_| self.senders.len() > 1).and_then(|r| r.lock().ok());
         let Some(mut router) = router.filter(|r| r.locals() == self.senders.len() && !batch.is_empty()) else {
             let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
             return vec![(w, FeedBatch::whole(batch))];
         };
-        let share = batch.len() / self.senders.len() + batch.len() / 8;
-        let mut parts: Vec<Vec<SourceRecord>> = (0..self.senders.len()).map(|_| Vec::with_capacity(share)).collect();
-        for rec in batch {
-            let w = router.owner(&rec);
-            if let Some(part) = parts.get_mut(w) {
-                part.push(rec);
+        let workers = self.senders.len();
+        let parts: Vec<SourceBatch> = match batch {
+            SourceBatch::Records(records) => {
+                let share = records.len() / workers + records.len() / 8;
+                let mut parts: Vec<Vec<SourceRecord>> = (0..workers).map(|_| Vec::with_capacity(share)).collect();
+                for rec in records {
+                    let w = router.owner(&rec);
+                    if let Some(part) = parts.get_mut(w) {
+                        part.push(rec);
+                    }
+                }
+                parts.into_iter().map(SourceBatch::Records).collect()
             }
-        }
+            SourceBatch::Block(block) => block
+                .split(workers, |payload| router.owner_of(PayloadRef::Bytes(payload)))
+                .into_iter()
+                .map(SourceBatch::Block)
+                .collect(),
+        };
         drop(router);
         parts
             .into_iter()
@@ -227,11 +239,11 @@ impl SourceFeed {
 
     /// Sends a batch, waiting while the rule's queue is full (backpressure).
     /// Fails once the rule is gone.
-    pub async fn send(&self, batch: Vec<SourceRecord>) -> Result<(), RuntimeError> {
+    pub async fn send(&self, batch: impl Into<SourceBatch>) -> Result<(), RuntimeError> {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let mut parts = self.parts(batch);
+        let mut parts = self.parts(batch.into());
         // Room for every part first: a send given up while waiting (its
         // future dropped) then leaves no stamped part unsent.
         let mut permits = Vec::with_capacity(parts.len());
@@ -248,11 +260,11 @@ impl SourceFeed {
 
     /// Sends a batch from synchronous code, blocking while the queue is full.
     /// Must not be called from inside the tokio runtime.
-    pub fn blocking_send(&self, batch: Vec<SourceRecord>) -> Result<(), RuntimeError> {
+    pub fn blocking_send(&self, batch: impl Into<SourceBatch>) -> Result<(), RuntimeError> {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let mut parts = self.parts(batch);
+        let mut parts = self.parts(batch.into());
         self.stamp(&mut parts);
         for (w, part) in parts {
             self.senders[w].blocking_send(part).map_err(|_| RuntimeError::Stopped)?;
@@ -265,11 +277,11 @@ impl SourceFeed {
     /// without waiting: `Ok(false)` means full (the caller keeps the batch
     /// and retries later), for producers that must not block (plugin sources
     /// answer "retry").
-    pub fn try_send(&self, batch: Vec<SourceRecord>) -> Result<bool, RuntimeError> {
+    pub fn try_send(&self, batch: impl Into<SourceBatch>) -> Result<bool, RuntimeError> {
         if self.senders.is_empty() {
             return Err(RuntimeError::Stopped);
         }
-        let mut parts = self.parts(batch);
+        let mut parts = self.parts(batch.into());
         // Room everywhere first, so a batch goes to all of its workers or to none.
         let mut permits = Vec::with_capacity(parts.len());
         for (w, _) in &parts {
@@ -740,7 +752,7 @@ mod tests {
         let mut check = router.clone();
         for (w, part) in [&a, &b].into_iter().enumerate() {
             assert!(!part.records.is_empty());
-            assert!(part.records.iter().all(|r| check.owner(r) == w), "worker {w} has only its own keys");
+            assert!(part.records.iter().all(|r| check.owner_of(r.payload) == w), "worker {w} has only its own keys");
         }
         // The batch's event times count once both parts are taken in.
         assert_eq!(a.finish(70), None, "worker 1 is not done");
@@ -761,6 +773,63 @@ mod tests {
         // It counts once the batches sent before it are taken in: neither
         // part of the batch received above is finished yet.
         assert_eq!(whole.finish(99), None);
+    }
+
+    /// A block of records is split like the same records one by one: each
+    /// worker gets a block of the same buffer holding just its keys' records,
+    /// in order.
+    #[test]
+    fn a_block_splits_like_its_records() {
+        use oort_operators::source::RecordBlock;
+        let plan = keyed_plan();
+        let part = KeyPartition::of(&plan).expect("partitioned");
+        let router = KeyRouter::new(&plan, &part, 2, 0, 2);
+        let feed_of = |senders| SourceFeed {
+            senders,
+            threads: Arc::default(),
+            next: Arc::default(),
+            router: Some(Arc::new(Mutex::new(router.clone()))),
+            ledger: None,
+        };
+        let (tx0, mut rx0) = mpsc::channel(2);
+        let (tx1, mut rx1) = mpsc::channel(2);
+        let feed = feed_of(vec![tx0, tx1]);
+        let recs = records(0..100);
+        let payloads: Vec<Vec<u8>> = recs
+            .iter()
+            .map(|r| match &r.payload {
+                oort_operators::source::Payload::Bytes(b) => b.to_vec(),
+                oort_operators::source::Payload::Object(_) => unreachable!(),
+            })
+            .collect();
+        let buf = bytes::Bytes::from(payloads.concat());
+        let mut block = RecordBlock::new(buf, None, 0);
+        let mut at = 0;
+        for p in &payloads {
+            assert!(block.push(at..at + p.len()));
+            at += p.len();
+        }
+        feed.blocking_send(recs).unwrap();
+        feed.blocking_send(block).unwrap();
+        for rx in [&mut rx0, &mut rx1] {
+            let (one_by_one, from_block) = (rx.try_recv().unwrap(), rx.try_recv().unwrap());
+            assert!(matches!(from_block.records, SourceBatch::Block(_)));
+            let text = |b: &FeedBatch| -> Vec<String> {
+                b.records
+                    .iter()
+                    .map(|r| match r.payload {
+                        PayloadRef::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                        PayloadRef::Object(_) => unreachable!(),
+                    })
+                    .collect()
+            };
+            assert!(!one_by_one.records.is_empty());
+            assert_eq!(text(&from_block), text(&one_by_one));
+        }
+        // One worker takes every record whole.
+        let (tx, mut rx) = mpsc::channel(1);
+        feed_of(vec![tx]).blocking_send(records(0..10)).unwrap();
+        assert_eq!(rx.try_recv().unwrap().records.len(), 10);
     }
 
     /// Batches of an event-time input sent to several workers count for

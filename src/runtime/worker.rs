@@ -383,8 +383,8 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     let seen = rule.max_event_ts[i].load(Ordering::SeqCst);
                     let mut local_max = seen;
                     let mut late = 0;
-                    for rec in &batch.records {
-                        let item = decoder.decode(rec);
+                    for rec in batch.records.iter() {
+                        let item = decoder.decode_ref(rec);
                         if let Item::Row(r) = &item {
                             let own = if rule.is_table[i] { None } else { Some(local_max) };
                             let wm =
@@ -402,7 +402,7 @@ fn feed_rule(rule: &mut InstalledRule, now: u64) -> bool {
                     }
                     moved |= take_in(&rule.max_event_ts[i], &batch, local_max);
                 } else {
-                    items.extend(batch.records.iter().map(|rec| decoder.decode(rec)));
+                    items.extend(batch.records.iter().map(|rec| decoder.decode_ref(rec)));
                 }
                 rule.metrics.records_in.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
                 // One message per batch into the dataflow, not one push per record.
@@ -477,7 +477,7 @@ fn feed_group(g: &mut InstalledGroup, now: u64) {
     while let Some(batch) = take_batch_within(&mut g.feed, &mut room) {
         taken += batch.records.len() as u64;
         let mut items = oort_operators::source::item_batch(batch.records.len());
-        items.extend(batch.records.iter().map(|rec| g.decoder.decode(rec)));
+        items.extend(batch.records.iter().map(|rec| g.decoder.decode_ref(rec)));
         g.input.send_batch(&mut items);
     }
     if taken == 0 {

@@ -85,7 +85,7 @@ pub async fn run(workers: usize, sql: &str, streams: u64, feeding: Feeding) -> V
     let feeds: Vec<_> = (0..streams).map(|s| mgr.feed("par", &format!("demo{s}")).expect("feed")).collect();
     for start in (0..RECORDS).step_by(feeding.batch as usize) {
         for (s, feed) in feeds.iter().enumerate() {
-            let batch = (start..(start + feeding.batch).min(RECORDS)).map(|i| nth(s as u64, i)).collect();
+            let batch: Vec<_> = (start..(start + feeding.batch).min(RECORDS)).map(|i| nth(s as u64, i)).collect();
             feed.send(batch).await.expect("send");
         }
     }

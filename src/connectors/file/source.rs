@@ -4,13 +4,16 @@
 //! counted error in the rule, not the end of the source. The source ends at
 //! the end of the file. In a cluster of n processes, process p reads lines
 //! p, p + n, p + 2n, … (counting non-empty lines from 0).
-//! The file is read in blocks of 256 KB and each line's payload is a slice
-//! of its block; a line that is not valid UTF-8 is one failing record.
+//! The file is read in blocks of 256 KB and the lines of a block go to the
+//! rule as [`RecordBlock`]s of at most 1,024 records: byte ranges of the
+//! block, with no copy and no refcounted slice per line; a line that is not
+//! valid UTF-8 is one failing record.
 
 use super::super::{ConnectorError, SourceContext};
 use bytes::{Bytes, BytesMut};
-use oort_operators::source::{Payload, SourceRecord};
+use oort_operators::source::RecordBlock;
 use oort_operators::value::{Meta, Value};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -45,13 +48,12 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
         meta.insert("file".into(), Value::from(path.display().to_string()));
         let meta = Arc::new(meta);
         let mut reader = LineReader::new(file, READ_CHUNK);
-        let mut batch = Vec::with_capacity(BATCH);
         // In a cluster, process p of n reads lines p, p + n, p + 2n, ...
         let share = ctx.env.cluster;
         let mut line_no = 0usize;
         loop {
-            let lines = match reader.next_lines().await {
-                Ok(Some(lines)) => lines,
+            let (buf, lines) = match reader.next_lines().await {
+                Ok(Some(read)) => read,
                 Ok(None) => break,
                 Err(e) => {
                     ctx.metrics.exception(&format!("file source: {e}"), ctx.clock.now_ms());
@@ -59,25 +61,37 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
                 }
             };
             let now = ctx.clock.now_ms();
+            let mut block = RecordBlock::new(buf.clone(), Some(meta.clone()), now);
             for line in lines {
                 line_no += 1;
                 if (line_no - 1) % share.processes.max(1) != share.process {
                     continue;
                 }
-                batch.push(SourceRecord { payload: Payload::Bytes(line), meta: Some(meta.clone()), ts: now });
-                if batch.len() >= BATCH && ctx.feed.send(std::mem::take(&mut batch)).await.is_err() {
-                    return;
+                if !block.push(line.clone()) {
+                    let at = format!(
+                        "file source: {}: line {line_no} ({} bytes) is past 4 GiB of its block; skipped",
+                        path.display(),
+                        line.len()
+                    );
+                    ctx.metrics.exception(&at, now);
+                    continue;
+                }
+                if block.len() >= BATCH {
+                    let full = std::mem::replace(&mut block, RecordBlock::new(buf.clone(), Some(meta.clone()), now));
+                    if ctx.feed.send(full).await.is_err() {
+                        return;
+                    }
                 }
             }
-        }
-        if !batch.is_empty() {
-            let _ = ctx.feed.send(batch).await;
+            if !block.is_empty() && ctx.feed.send(block).await.is_err() {
+                return;
+            }
         }
     }))
 }
 
-/// Reads a file in blocks and hands out its non-blank lines as slices of the
-/// block they were read in (no copy and no allocation per line). Lines end
+/// Reads a file in blocks and hands out each block with the ranges of its
+/// non-blank lines (no copy and no allocation per line). Lines end
 /// at `\n`, with a `\r` before it dropped; the last line may lack its `\n`.
 /// Bytes are not checked for UTF-8 here: a line that is not valid text
 /// fails in the decoder, as one record.
@@ -93,8 +107,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         Self { reader, buf: BytesMut::with_capacity(chunk), chunk: chunk.max(1), done: false }
     }
 
-    /// The non-blank lines completed by the next read(s); `None` at the end.
-    async fn next_lines(&mut self) -> std::io::Result<Option<Vec<Bytes>>> {
+    /// The block of lines completed by the next read(s) and the ranges of its
+    /// non-blank lines; `None` at the end.
+    async fn next_lines(&mut self) -> std::io::Result<Option<(Bytes, Vec<Range<usize>>)>> {
         loop {
             if self.done {
                 return Ok(None);
@@ -117,14 +132,14 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             };
             let lines = split_lines(&block);
             if !lines.is_empty() {
-                return Ok(Some(lines));
+                return Ok(Some((block, lines)));
             }
         }
     }
 }
 
-/// The non-blank lines of `block`, as slices of it.
-fn split_lines(block: &Bytes) -> Vec<Bytes> {
+/// The ranges of the non-blank lines of `block`.
+fn split_lines(block: &[u8]) -> Vec<Range<usize>> {
     let mut lines = Vec::new();
     let mut start = 0;
     while start < block.len() {
@@ -134,7 +149,7 @@ fn split_lines(block: &Bytes) -> Vec<Bytes> {
             stop -= 1;
         }
         if !is_blank(&block[start..stop]) {
-            lines.push(block.slice(start..stop));
+            lines.push(start..stop);
         }
         start = end + 1;
     }
@@ -158,8 +173,8 @@ mod tests {
     async fn read_all(data: &[u8], chunk: usize) -> Vec<Vec<u8>> {
         let mut r = LineReader::new(data, chunk);
         let mut out = Vec::new();
-        while let Some(lines) = r.next_lines().await.unwrap() {
-            out.extend(lines.into_iter().map(|l| l.to_vec()));
+        while let Some((block, lines)) = r.next_lines().await.unwrap() {
+            out.extend(lines.into_iter().map(|l| block[l].to_vec()));
         }
         out
     }
