@@ -6,10 +6,11 @@
 //! for the `memory` feed, the harness hands the rule's [`SourceFeed`]
 //! batches of 1,024 raw JSON records itself: the workload's messages are
 //! framed once before the clock starts ([`Messages`], as the floor's input
-//! is), and each batch is one owned copy of its messages' span, handed over
-//! as a `RecordBlock` (the records are ranges of it), as the file source
-//! hands over the lines of each read. The feed runs on its own thread (`bench-feed`); set
-//! `OORT_BENCH_THREAD_CPU=1` to print each thread's CPU seconds for a run.
+//! is), and each batch is one owned copy of its messages' span, handed
+//! over as a `RecordBlock` (the records are ranges of it), as the file
+//! source hands over the lines of each read. The feed runs on its own
+//! thread (`bench-feed`); set `OORT_BENCH_THREAD_CPU=1` to print each
+//! thread's CPU seconds for a run.
 //!
 //! The harness is the rule's sink: a thread takes the rule's emissions (the
 //! queue a server's sink driver reads), writes each row in the canonical

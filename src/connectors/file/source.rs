@@ -61,7 +61,7 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
                 }
             };
             let now = ctx.clock.now_ms();
-            let mut block = RecordBlock::new(buf.clone(), Some(meta.clone()), now);
+            let mut block = RecordBlock::new(buf, Some(meta.clone()), now);
             for line in lines {
                 line_no += 1;
                 if (line_no - 1) % share.processes.max(1) != share.process {
@@ -77,7 +77,8 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
                     continue;
                 }
                 if block.len() >= BATCH {
-                    let full = std::mem::replace(&mut block, RecordBlock::new(buf.clone(), Some(meta.clone()), now));
+                    let next = block.empty_like(BATCH);
+                    let full = std::mem::replace(&mut block, next);
                     if ctx.feed.send(full).await.is_err() {
                         return;
                     }
