@@ -146,16 +146,21 @@ impl RecordBlock {
     /// Splits the block by `owner` of each record's payload into `parts`
     /// blocks of the same buffer (record order kept within each); records
     /// whose owner is `parts` or more go to the last.
-    pub fn split(&self, parts: usize, mut owner: impl FnMut(&[u8]) -> usize) -> Vec<RecordBlock> {
+    fn split(&self, parts: usize, mut owner: impl FnMut(&[u8]) -> usize) -> Vec<RecordBlock> {
         let parts = parts.max(1);
-        let share = self.len() / parts + self.len() / 8;
-        let mut out: Vec<RecordBlock> = (0..parts).map(|_| self.empty_like(share)).collect();
+        let mut out: Vec<RecordBlock> = (0..parts).map(|_| self.empty_like(part_capacity(self.len(), parts))).collect();
         for i in 0..self.len() {
             let w = owner(self.payload(i).unwrap_or_default()).min(parts - 1);
             out[w].push_span_of(self, i);
         }
         out
     }
+}
+
+/// Room to reserve for one of `parts` parts of `len` records split by key:
+/// an even share and an eighth more, so uneven keys seldom grow a part.
+fn part_capacity(len: usize, parts: usize) -> usize {
+    len / parts + len / 8
 }
 
 /// The records of one batch a source hands the engine: records one by one,
@@ -166,12 +171,6 @@ pub enum SourceBatch {
     Records(Vec<SourceRecord>),
     /// Byte ranges of one buffer.
     Block(RecordBlock),
-}
-
-impl Default for SourceBatch {
-    fn default() -> Self {
-        SourceBatch::Records(Vec::new())
-    }
 }
 
 impl From<Vec<SourceRecord>> for SourceBatch {
@@ -211,6 +210,30 @@ impl SourceBatch {
     /// The records, in order.
     pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
         (0..self.len()).filter_map(move |i| self.record(i))
+    }
+
+    /// Splits the batch by `owner` of each record's payload into `parts`
+    /// batches of the same form (a block into blocks of its buffer), record
+    /// order kept within each; records whose owner is `parts` or more go to
+    /// the last.
+    pub fn split(self, parts: usize, mut owner: impl FnMut(PayloadRef<'_>) -> usize) -> Vec<SourceBatch> {
+        let parts = parts.max(1);
+        match self {
+            SourceBatch::Records(records) => {
+                let capacity = part_capacity(records.len(), parts);
+                let mut out: Vec<Vec<SourceRecord>> = (0..parts).map(|_| Vec::with_capacity(capacity)).collect();
+                for rec in records {
+                    let w = owner(rec.payload.as_ref()).min(parts - 1);
+                    out[w].push(rec);
+                }
+                out.into_iter().map(SourceBatch::Records).collect()
+            }
+            SourceBatch::Block(block) => block
+                .split(parts, |payload| owner(PayloadRef::Bytes(payload)))
+                .into_iter()
+                .map(SourceBatch::Block)
+                .collect(),
+        }
     }
 }
 

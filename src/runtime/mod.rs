@@ -27,7 +27,7 @@ use oort_compiler::plan::RulePlan;
 use oort_operators::partition::{KeyPartition, KeyRouter};
 use oort_operators::query::Emission;
 use oort_operators::shared_scan;
-use oort_operators::source::{PayloadRef, SourceBatch, SourceRecord};
+use oort_operators::source::SourceBatch;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -195,25 +195,7 @@ impl SourceFeed {
             let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
             return vec![(w, FeedBatch::whole(batch))];
         };
-        let workers = self.senders.len();
-        let parts: Vec<SourceBatch> = match batch {
-            SourceBatch::Records(records) => {
-                let share = records.len() / workers + records.len() / 8;
-                let mut parts: Vec<Vec<SourceRecord>> = (0..workers).map(|_| Vec::with_capacity(share)).collect();
-                for rec in records {
-                    let w = router.owner(&rec);
-                    if let Some(part) = parts.get_mut(w) {
-                        part.push(rec);
-                    }
-                }
-                parts.into_iter().map(SourceBatch::Records).collect()
-            }
-            SourceBatch::Block(block) => block
-                .split(workers, |payload| router.owner_of(PayloadRef::Bytes(payload)))
-                .into_iter()
-                .map(SourceBatch::Block)
-                .collect(),
-        };
+        let parts = batch.split(self.senders.len(), |payload| router.owner_of(payload));
         drop(router);
         parts
             .into_iter()
@@ -699,6 +681,7 @@ impl RemoteWiring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oort_operators::source::{PayloadRef, SourceRecord};
 
     #[test]
     fn try_send_answers_full_instead_of_waiting() {
