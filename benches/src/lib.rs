@@ -12,6 +12,7 @@ pub mod many_rules;
 pub mod mqtt;
 pub mod queries;
 pub mod report;
+pub mod rounds;
 pub mod server;
 pub mod sys;
 pub mod workload;

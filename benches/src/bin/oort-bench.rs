@@ -24,7 +24,7 @@ use oort_bench::mqtt::{self, Broker};
 use oort_bench::queries::{Feed, Query};
 use oort_bench::sys::round;
 use oort_bench::workload::{self, DEFAULT_EVENTS, Workload};
-use oort_bench::{many_rules, report, server};
+use oort_bench::{many_rules, report, rounds, server};
 use serde_json::{Value as Json, json};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -102,6 +102,11 @@ enum Command {
         /// Rules of the Q5 run.
         #[arg(long, default_value_t = 10_000)]
         q5_rules: usize,
+        /// Rounds of the in-process throughput runs: each configuration runs
+        /// this many times, one and two workers alternating, and the report
+        /// keeps the median run with every round's figures.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Where the report goes.
         #[arg(long, default_value = "benches/report")]
         out: PathBuf,
@@ -425,12 +430,22 @@ fn child_run(args: &[String]) -> Json {
     }
 }
 
-fn run_all(events: u64, mqtt_events: u64, q5_rules: usize, out: &Path, json_lines: bool) -> anyhow::Result<()> {
+/// What `oort-bench all` runs.
+struct AllArgs {
+    events: u64,
+    mqtt_events: u64,
+    q5_rules: usize,
+    rounds: usize,
+}
+
+fn run_all(a: AllArgs, out: &Path, json_lines: bool) -> anyhow::Result<()> {
+    let AllArgs { events, mqtt_events, q5_rules, rounds } = a;
+    let rounds = rounds.max(1);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let dir = work_dir()?;
     let args = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
     let (n, m, rules) = (events.to_string(), mqtt_events.to_string(), q5_rules.to_string());
-    let mut plan: Vec<Vec<String>> = vec![
+    let plan: Vec<Vec<String>> = vec![
         args(&["idle", "--rules", "1000", "--workers", "2", "--seconds", "10"]),
         args(&[
             "run",
@@ -449,18 +464,19 @@ fn run_all(events: u64, mqtt_events: u64, q5_rules: usize, out: &Path, json_line
         args(&["run", "--query", "q1", "--workers", "1", "--rate", "10000", "--events", "50000", "--json"]),
         args(&["run", "--query", "q2", "--workers", "1", "--rate", "20000", "--events", "200000", "--json"]),
     ];
-    for q in ["q1", "q2", "q3", "q4"] {
-        for w in ["1", "2"] {
-            plan.push(args(&["run", "--query", q, "--feed", "memory", "--workers", w, "--events", &n, "--json"]));
-        }
-        if matches!(q, "q1" | "q2") {
-            plan.push(args(&["run", "--query", q, "--feed", "file", "--workers", "1", "--events", &n, "--json"]));
-        }
+    // In-process throughput: one and two workers of each query, run in rounds.
+    let queries = ["q1", "q2", "q3", "q4"];
+    let scaling =
+        |q: &str, w: &str| args(&["run", "--query", q, "--feed", "memory", "--workers", w, "--events", &n, "--json"]);
+    let mut once_after: Vec<Vec<String>> = Vec::new();
+    for q in ["q1", "q2"] {
+        once_after.push(args(&["run", "--query", q, "--feed", "file", "--workers", "1", "--events", &n, "--json"]));
     }
-    plan.push(args(&["run", "--query", "q1", "--feed", "mqtt", "--workers", "1", "--events", &m, "--json"]));
+    once_after.push(args(&["run", "--query", "q1", "--feed", "mqtt", "--workers", "1", "--events", &m, "--json"]));
+    let total = plan.len() + rounds * queries.len() * 2 + once_after.len();
 
     let bar = progress_wanted(json_lines).then(|| {
-        let b = indicatif::ProgressBar::new(plan.len() as u64 + 1);
+        let b = indicatif::ProgressBar::new(total as u64 + 1);
         b.set_style(
             indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} runs {elapsed} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
@@ -470,26 +486,47 @@ fn run_all(events: u64, mqtt_events: u64, q5_rules: usize, out: &Path, json_line
         b
     });
     let started = std::time::Instant::now();
-    let mut records: Vec<Json> = Vec::new();
-    let push = |rec: Json, records: &mut Vec<Json>| {
+    // Each finished measurement: printed (--json) and counted on the bar.
+    let done = |rec: Json| {
         if json_lines {
             println!("{rec}");
         }
         if let Some(b) = &bar {
             b.inc(1);
         }
-        records.push(rec);
+        rec
+    };
+    let run = |a: &[String]| {
+        if let Some(b) = &bar {
+            b.set_message(a.join(" "));
+        }
+        done(child_run(a))
     };
     if let Some(b) = &bar {
         b.set_message("server footprint");
     }
-    push(server_record(None, &dir), &mut records);
-    for a in &plan {
-        if let Some(b) = &bar {
-            b.set_message(a.join(" "));
+    let mut records: Vec<Json> = vec![done(server_record(None, &dir))];
+    records.extend(plan.iter().map(|a| run(a)));
+    // Per query, per worker count (1, 2): its runs in round order.
+    let mut scaling_runs: Vec<[Vec<Json>; 2]> = vec![[Vec::new(), Vec::new()]; queries.len()];
+    for _ in 0..rounds {
+        for (q, by_workers) in queries.iter().zip(scaling_runs.iter_mut()) {
+            for (w, runs) in ["1", "2"].iter().zip(by_workers.iter_mut()) {
+                runs.push(run(&scaling(q, w)));
+            }
         }
-        push(child_run(a), &mut records);
     }
+    for [one, two] in scaling_runs {
+        let speedups = rounds::speedups(&one, &two);
+        records.extend(rounds::combine(one));
+        if let Some(mut two) = rounds::combine(two) {
+            if !speedups.is_empty() {
+                two["vs_one_worker_by_round"] = json!(speedups);
+            }
+            records.push(two);
+        }
+    }
+    records.extend(once_after.iter().map(|a| run(a)));
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -498,13 +535,15 @@ fn run_all(events: u64, mqtt_events: u64, q5_rules: usize, out: &Path, json_line
     std::fs::write(out.join("results.jsonl"), text)?;
     let header = format!(
         "Measured by `cargo run --release -p oort-bench -- all --events {events}` on {} in {:.0} s, \
-         {} events per throughput run ({} over MQTT), each run in its own process. CPU seconds count the whole \
+         {} events per throughput run ({} over MQTT), each run in its own process; the in-process runs in {} \
+         rounds, one and two workers alternating, each row the median round. CPU seconds count the whole \
          process (engine workers, the harness's feeder and sink); on a machine shared with other work, \
          events per CPU second is the steadier figure.",
         machine_line(),
         started.elapsed().as_secs_f64(),
         events,
-        mqtt_events
+        mqtt_events,
+        rounds
     );
     write_report(&records, out, &header)?;
     let _ = std::fs::remove_dir_all(&dir);
@@ -531,7 +570,9 @@ fn main() -> anyhow::Result<()> {
             let _ = std::fs::remove_dir_all(&dir);
             Ok(())
         }
-        Command::All { events, mqtt_events, q5_rules, out, json } => run_all(events, mqtt_events, q5_rules, &out, json),
+        Command::All { events, mqtt_events, q5_rules, rounds, out, json } => {
+            run_all(AllArgs { events, mqtt_events, q5_rules, rounds }, &out, json)
+        }
         Command::Report { dir } => {
             let text = std::fs::read_to_string(dir.join("results.jsonl"))?;
             let records: Vec<Json> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
