@@ -60,7 +60,7 @@ fn by_rounds(r: &Json, key: &str) -> Option<f64> {
     crate::rounds::numbers(r, &format!("{key}_by_round")).and_then(|v| crate::rounds::median(&v)).or_else(|| f(r, key))
 }
 
-/// ` (rounds: a, b, c)` when field `list_key` holds several rounds' figures.
+/// ` (median of N rounds: a, b, c)` when field `list_key` holds several rounds' figures.
 fn rounds_note(r: Option<&Json>, list_key: &str) -> String {
     match r.and_then(|r| crate::rounds::numbers(r, list_key)) {
         Some(v) if v.len() > 1 => {

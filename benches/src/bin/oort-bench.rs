@@ -10,7 +10,9 @@
 //!   Q5 takes `--rules` and `--seconds` and reports CPU % and RSS.
 //! - `oort-bench idle` — CPU and RSS of idle rules; `oort-bench server` —
 //!   the `oort` binary's start-to-ready time and idle RSS.
-//! - `oort-bench all` runs everything and writes `benches/report/`
+//! - `oort-bench all` runs everything (the in-process throughput runs in
+//!   rounds, each configuration kept as its median round: `oort_bench::rounds`)
+//!   and writes `benches/report/`
 //!   (results.jsonl, REPORT.md, throughput.svg); `oort-bench report`
 //!   rebuilds the page and chart from results.jsonl.
 //! - `oort-bench gen OUT [N]` writes the workload (byte-identical to gen.py).
