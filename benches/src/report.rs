@@ -491,21 +491,25 @@ mod tests {
             tp("q3", 2, 3.5e6, json!({"floor_two_cores_vs_one": 1.8})),
         ];
         let page = markdown(&records, "header");
-        assert_eq!(
-            line(&page, "Q1 in-process vs the floor"),
-            "| Q1 in-process vs the floor | ≥ 0.7 | 0.75 (median of 3 rounds: 0.60, 0.90, 0.75) | **met** |"
-        );
-        assert_eq!(
-            line(&page, "Q2 in-process, 1 worker"),
-            "| Q2 in-process, 1 worker | ≥ 2 M events/s | 2.00 M events/s (median of 3 rounds: 2.00 M, 1.80 M, 2.20 M) | **met** |"
-        );
-        assert_eq!(
-            line(&page, "Q2 2 workers vs 1"),
-            "| Q2 2 workers vs 1 | ≥ 1.7× | 1.60× (median of 3 rounds: 1.50, 1.80, 1.60); two floor copies at once: 1.90× one | not met |"
-        );
-        assert_eq!(
-            line(&page, "Q3 2 workers vs 1"),
-            "| Q3 2 workers vs 1 | ≥ 1.7× | 1.75×; two floor copies at once: 1.80× one | **met** |"
-        );
+        for (what, want) in [
+            (
+                "Q1 in-process vs the floor",
+                "| Q1 in-process vs the floor | ≥ 0.7 | 0.75 (median of 3 rounds: 0.60, 0.90, 0.75) | **met** |",
+            ),
+            (
+                "Q2 in-process, 1 worker",
+                "| Q2 in-process, 1 worker | ≥ 2 M events/s | 2.00 M events/s (median of 3 rounds: 2.00 M, 1.80 M, 2.20 M) | **met** |",
+            ),
+            (
+                "Q2 2 workers vs 1",
+                "| Q2 2 workers vs 1 | ≥ 1.7× | 1.60× (median of 3 rounds: 1.50, 1.80, 1.60); two floor copies at once: 1.90× one | not met |",
+            ),
+            (
+                "Q3 2 workers vs 1",
+                "| Q3 2 workers vs 1 | ≥ 1.7× | 1.75×; two floor copies at once: 1.80× one | **met** |",
+            ),
+        ] {
+            assert_eq!(line(&page, what), want, "{what}");
+        }
     }
 }
