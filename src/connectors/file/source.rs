@@ -68,12 +68,12 @@ pub fn spawn(ctx: SourceContext) -> Result<tokio::task::JoinHandle<()>, Connecto
                     continue;
                 }
                 if !block.push(line.clone()) {
-                    let at = format!(
+                    let skipped = format!(
                         "file source: {}: line {line_no} ({} bytes) is past 4 GiB of its block; skipped",
                         path.display(),
                         line.len()
                     );
-                    ctx.metrics.exception(&at, now);
+                    ctx.metrics.exception(&skipped, now);
                     continue;
                 }
                 if block.len() >= BATCH {
