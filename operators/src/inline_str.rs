@@ -128,6 +128,25 @@ impl Str {
         unsafe { self.repr.inline.tag & INLINE_BIT != 0 }
     }
 
+    /// The inline text as two little-endian words, zero past its end (the
+    /// second word's top byte, the tag, cleared), and its length; `None` for
+    /// the heap form. Hashing short keys reads these instead of the bytes.
+    #[inline]
+    pub fn inline_words(&self) -> Option<(u64, u64, usize)> {
+        if !self.is_inline() {
+            return None;
+        }
+        // SAFETY: the inline form is live (checked above); its two words are
+        // plain bytes.
+        let inline = unsafe { &self.repr.inline };
+        let mut lo = [0u8; 8];
+        lo.copy_from_slice(inline.bytes.get(..8)?);
+        let rest = inline.bytes.get(8..)?;
+        let mut hi = [0u8; 8];
+        hi.get_mut(..rest.len())?.copy_from_slice(rest);
+        Some((u64::from_le_bytes(lo), u64::from_le_bytes(hi), usize::from(inline.tag & LEN_MASK)))
+    }
+
     /// The text.
     #[inline]
     pub fn as_str(&self) -> &str {

@@ -129,6 +129,67 @@ pub(crate) fn scan(
     (ws(bytes, i) == bytes.len()).then_some(())
 }
 
+/// A record prefix of at most 16 bytes (`{"name":"`), held as two words to
+/// compare a record's first sixteen bytes with: [`leading_string`]'s usual
+/// case without a byte comparison loop or a call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShortPrefix {
+    words: [u64; 2],
+    masks: [u64; 2],
+    len: usize,
+}
+
+/// The low `n` bytes of a word set (all of them from 8 on).
+#[inline(always)]
+fn low_bytes(n: usize) -> u64 {
+    if n >= 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 }
+}
+
+impl ShortPrefix {
+    /// The prefix as words; `None` when it is longer than 16 bytes.
+    pub(crate) fn new(prefix: &[u8]) -> Option<Self> {
+        if prefix.len() > 16 {
+            return None;
+        }
+        let mut padded = [0u8; 16];
+        padded[..prefix.len()].copy_from_slice(prefix);
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&padded[8 * i..8 * i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let masks = [low_bytes(prefix.len()), low_bytes(prefix.len().saturating_sub(8))];
+        Some(Self { words: [word(0), word(1)], masks, len: prefix.len() })
+    }
+
+    /// When `bytes` starts with the prefix and the string that follows it
+    /// is at most 15 bytes with no escape or control character (what it
+    /// decodes to, byte for byte): its text as two little-endian words, zero
+    /// past its end, and its length. `None` otherwise, and when fewer than 16
+    /// bytes follow the prefix (the caller then reads it the long way).
+    #[inline]
+    pub(crate) fn short_string_after(&self, bytes: &[u8]) -> Option<(u64, u64, usize)> {
+        let at = |i: usize| bytes.get(i..).and_then(<[u8]>::first_chunk::<8>).map(|w| u64::from_le_bytes(*w));
+        let p = self.len;
+        let (t0, t1) = (at(p)?, at(p + 8)?);
+        if (at(0)? & self.masks[0]) != self.words[0] || (at(8)? & self.masks[1]) != self.words[1] {
+            return None;
+        }
+        let stops = string_stops(t0);
+        let (n, lo, hi) = if stops != 0 {
+            let n = stops.trailing_zeros() as usize / 8;
+            (n, t0 & low_bytes(n), 0)
+        } else {
+            let n = 8 + string_stops(t1).trailing_zeros() as usize / 8;
+            if n >= 16 {
+                return None;
+            }
+            (n, t0, t1 & low_bytes(n - 8))
+        };
+        (bytes.get(p + n) == Some(&b'"')).then_some((lo, hi, n))
+    }
+}
+
 /// The text of the first top-level field `name` of one JSON object when it
 /// is a string with no escape in it (what a string value decodes to,
 /// byte for byte), read only as far as that field. `None` when the field
@@ -714,6 +775,56 @@ fn short_hash(bytes: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The words of a short string read after the prefix are those of the
+    /// text [`leading_string`] reads; anything else is left to it.
+    #[test]
+    fn a_short_string_after_the_prefix_reads_as_leading_string_does() {
+        let tail = r#","temperature":21.5,"ts":1}"#;
+        let cases: Vec<(String, Option<&str>)> = [
+            ("", Some("")),
+            ("d", Some("d")),
+            ("d123", Some("d123")),
+            ("abcdefg", Some("abcdefg")),
+            ("abcdefgh", Some("abcdefgh")),
+            ("abcdefghijklmno", Some("abcdefghijklmno")),
+            ("\u{e9}t\u{e9}", Some("\u{e9}t\u{e9}")),
+            // Longer than 15 bytes, escaped, or with a control character: the long way.
+            ("abcdefghijklmnop", None),
+            (r#"d\"1"#, None),
+            ("d\t1", None),
+        ]
+        .into_iter()
+        .map(|(id, want)| (format!(r#"{{"deviceId":"{id}"{tail}"#), want))
+        .chain([
+            (format!(r#"{{"deviceIdx":"d1"{tail}"#), None),
+            (format!(r#"{{ "deviceId":"d1"{tail}"#), None),
+            (format!(r#"{{"temperature":1,"deviceId":"d1"{tail}"#), None),
+            // Too short to read two words after the prefix.
+            (r#"{"deviceId":"d1"}"#.to_string(), None),
+        ])
+        .collect();
+        let prefix = ShortPrefix::new(br#"{"deviceId":""#).expect("13 bytes");
+        for (record, want) in &cases {
+            let got = prefix.short_string_after(record.as_bytes());
+            match want {
+                Some(text) => {
+                    let mut padded = [0u8; 16];
+                    padded[..text.len()].copy_from_slice(text.as_bytes());
+                    let word = |i: usize| u64::from_le_bytes(padded[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+                    assert_eq!(got, Some((word(0), word(1), text.len())), "{record}");
+                    let long = leading_string(record.as_bytes(), br#"{"deviceId":""#, b"deviceId");
+                    assert_eq!(long, Some(text.as_bytes()), "{record}");
+                }
+                None => assert_eq!(got, None, "{record}"),
+            }
+        }
+        assert!(ShortPrefix::new(br#"{"a_long_field_name":""#).is_none());
+        // A prefix of at most eight bytes compares one word.
+        let short = ShortPrefix::new(br#"{"id":""#).expect("7 bytes");
+        let x9 = u64::from_le_bytes(*b"x9\0\0\0\0\0\0");
+        assert_eq!(short.short_string_after(br#"{"id":"x9","v":12345678901}"#), Some((x9, 0, 2)));
+    }
 
     #[test]
     fn swar_helpers() {

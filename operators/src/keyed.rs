@@ -339,7 +339,7 @@ pub fn render<'s>(
     let alone = scope.peers() == 1;
     let two_phase = !alone && folds_where_decoded(shape);
     // Two-phase plans need no key hash either: rows stay on their worker.
-    let route = (!two_phase && !alone).then(|| Route { keys, peers: scope.peers() as u64 });
+    let route = (!two_phase && !alone).then(|| Route::new(keys, scope.peers() as u64));
     let (rows, strays, mins) = tag(input, plan.clone(), route, worker as u32, event_time);
     let alignment = align(mins, event_time, worker).broadcast();
     let pushed_where = shape.where_below_window(event_time);
@@ -373,17 +373,32 @@ pub fn render<'s>(
 /// GROUP BY key and the workers the exchange spreads keys over.
 struct Route {
     keys: Vec<ScalarExpr>,
+    /// The slot of the key when it is one column.
+    column: Option<usize>,
     peers: u64,
 }
 
 impl Route {
+    fn new(keys: Vec<ScalarExpr>, peers: u64) -> Self {
+        let column = match keys.as_slice() {
+            [ScalarExpr::Column(c)] => Some(c.slot),
+            _ => None,
+        };
+        Self { keys, column, peers }
+    }
+
     /// The hash of `row`'s encoded key ([`key_hash`]); `buf` is scratch.
+    #[inline]
     fn hash(&self, ev: &mut Evaluator, row: &Row, buf: &mut Vec<u8>) -> u64 {
-        // One string column: hashed from its text (not encoded first).
-        if let [ScalarExpr::Column(c)] = self.keys.as_slice()
-            && let Some(Value::String(text)) = row.slots.get(c.slot)
+        // One string column: hashed from its text (not encoded first), from
+        // its two words when it is held inline.
+        if let Some(slot) = self.column
+            && let Some(Value::String(text)) = row.slots.get(slot)
         {
-            return string_key_hash(text.as_bytes());
+            return match text.inline_words() {
+                Some((lo, hi, n)) => short_string_key_hash(lo, hi, n),
+                None => string_key_hash(text.as_bytes()),
+            };
         }
         buf.clear();
         for k in &self.keys {
@@ -427,10 +442,11 @@ fn tag<'s>(
             input.for_each_time(|cap, data| {
                 let t = *cap.time();
                 let mut min: Option<(Time, u64)> = None;
-                let mut tagged: Vec<TagOut> = Vec::new();
+                // Sized once for all of this time's batches: grown batch by
+                // batch, the vector was copied again at every doubling.
+                let mut tagged: Vec<TagOut> = Vec::with_capacity(data.as_slice().iter().map(Vec::len).sum());
                 let mut strays: Vec<TagOut> = Vec::new();
                 for batch in data {
-                    tagged.reserve(batch.len());
                     for item in batch.drain(..) {
                         let hash = match &item {
                             Item::Row(r) => {
@@ -485,7 +501,47 @@ pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
 /// ≥ 1 is the text from byte `8k − 9`. They are read straight from the text
 /// (whole words, and a short word in at most two overlapping loads), so
 /// nothing is copied and no word is read back from bytes just written.
+#[inline]
 pub(crate) fn string_key_hash(text: &[u8]) -> u64 {
+    let n = text.len();
+    if n <= SHORT_KEY_MAX {
+        let lo = load_short(text);
+        let hi = if n > 8 { load_short(text.get(8..).unwrap_or(&[])) } else { 0 };
+        return short_string_key_hash(lo, hi, n);
+    }
+    long_string_key_hash(text)
+}
+
+/// The longest text [`short_string_key_hash`] takes: what a [`Str`](crate::inline_str::Str) holds inline.
+const SHORT_KEY_MAX: usize = 15;
+
+/// [`string_key_hash`] of a text of `n` ≤ [`SHORT_KEY_MAX`] bytes given as
+/// two little-endian words, zero past the text (as
+/// [`Str::inline_words`](crate::inline_str::Str::inline_words) gives them).
+/// The same words as the general path: `3 | n << 8`; then, when the encoding
+/// (`n + 9` bytes) has a second whole word, the text's first 7 bytes shifted
+/// past the length's top byte; then the text from byte 7, marked with the
+/// remainder's length when the encoding does not end on a word.
+#[inline]
+pub(crate) fn short_string_key_hash(lo: u64, hi: u64, n: usize) -> u64 {
+    let mut h = GroupKeyHasher::default();
+    h.mix(3 | ((n as u64) << 8));
+    if n <= 6 {
+        h.mix((lo << 8) ^ (((n + 1) as u64) << 59));
+    } else {
+        h.mix(lo << 8);
+        let from_seven = (lo >> 56) | (hi << 8);
+        if n == 15 {
+            h.mix(from_seven);
+        } else if n >= 8 {
+            h.mix(from_seven ^ (((n - 7) as u64) << 59));
+        }
+    }
+    std::hash::Hasher::finish(&h)
+}
+
+/// [`string_key_hash`] of a text longer than [`SHORT_KEY_MAX`] bytes.
+fn long_string_key_hash(text: &[u8]) -> u64 {
     let n = text.len();
     if n >= 1 << 56 {
         let mut encoded = Vec::with_capacity(n + 9);
@@ -1552,7 +1608,14 @@ mod tests {
         for text in &texts {
             let mut encoded = Vec::new();
             crate::value::string_group_key(text.as_bytes(), &mut encoded);
-            assert_eq!(string_key_hash(text.as_bytes()), key_hash(&encoded), "{text:?} ({} bytes)", text.len());
+            let expected = key_hash(&encoded);
+            assert_eq!(string_key_hash(text.as_bytes()), expected, "{text:?} ({} bytes)", text.len());
+            // The inline form's words give the same hash (the route's path).
+            let held = crate::inline_str::Str::from(text.as_str());
+            match held.inline_words() {
+                Some((lo, hi, n)) => assert_eq!(short_string_key_hash(lo, hi, n), expected, "{text:?} inline"),
+                None => assert!(text.len() > SHORT_KEY_MAX, "{text:?} is held inline"),
+            }
         }
     }
 

@@ -73,6 +73,8 @@ pub struct KeyRouter {
     string_field: Option<Box<[u8]>>,
     /// `{"field":"`: how a record whose first field is the key starts.
     string_prefix: Box<[u8]>,
+    /// [`KeyRouter::string_prefix`] as words, when it is short enough.
+    short_prefix: Option<json_scan::ShortPrefix>,
     slots: Vec<usize>,
     /// The process's workers.
     locals: usize,
@@ -112,10 +114,12 @@ impl KeyRouter {
             Some(name) => [b"{\"".as_slice(), name, b"\":\""].concat().into_boxed_slice(),
             None => Box::default(),
         };
+        let short_prefix = string_field.as_ref().and_then(|_| json_scan::ShortPrefix::new(&string_prefix));
         Self {
             decoder,
             string_field,
             string_prefix,
+            short_prefix,
             slots: partition.slots.clone(),
             locals: locals.max(1),
             first,
@@ -132,7 +136,23 @@ impl KeyRouter {
     }
 
     /// [`KeyRouter::owner`] of a record with `payload`.
+    #[inline]
     pub fn owner_of(&mut self, payload: PayloadRef<'_>) -> usize {
+        // The usual record: the key first, a short id, read as two words.
+        if let (Some(prefix), PayloadRef::Bytes(b)) = (&self.short_prefix, payload)
+            && let Some((lo, hi, n)) = prefix.short_string_after(b)
+        {
+            return self.local_of(keyed::short_string_key_hash(lo, hi, n));
+        }
+        self.owner_the_long_way(payload)
+    }
+
+    /// [`KeyRouter::owner_of`] of a record whose key is not a short string
+    /// at its start: kept out of line, so the usual record's path saves and
+    /// restores few registers.
+    #[cold]
+    #[inline(never)]
+    fn owner_the_long_way(&mut self, payload: PayloadRef<'_>) -> usize {
         let text = match (&self.string_field, payload) {
             (Some(name), PayloadRef::Bytes(b)) => json_scan::leading_string(b, &self.string_prefix, name),
             _ => None,
@@ -152,6 +172,12 @@ impl KeyRouter {
             recycle_slots(slots);
             keyed::key_hash(&self.key)
         };
+        self.local_of(hash)
+    }
+
+    /// The local worker of a record whose key hashes to `hash`.
+    #[inline]
+    fn local_of(&self, hash: u64) -> usize {
         let target = keyed::exchange_target(hash, self.peers as u64) as usize;
         match target.checked_sub(self.first) {
             Some(local) if local < self.locals => local,
