@@ -15,6 +15,13 @@
 //! [`BUNDLE_LISTS`] lists; anything else is dropped as before. Nothing
 //! depends on the pool being fed: with no sink recycling, lists are
 //! allocated as they always were.
+//!
+//! The rows of a list of several (a window's results) go the same way, one
+//! by one, to a second pool of rows that a projection fills again
+//! ([`recycled_row`]): a window's rows are built on its workers and dropped
+//! on the sink's thread too, each with its field names' reference counts
+//! (one counter per name, shared by every worker) raised on one core and
+//! lowered on another.
 
 use crate::query::{Emission, OutRow};
 use crate::value::Value;
@@ -29,10 +36,14 @@ pub const BUNDLE_LISTS: usize = 1024;
 const MAX_FIELDS: usize = 64;
 
 static POOL: Mutex<Vec<Vec<Vec<OutRow>>>> = Mutex::new(Vec::new());
+/// Bundles of rows of several-row lists, at most [`POOL_BUNDLES`].
+static ROW_POOL: Mutex<Vec<Vec<OutRow>>> = Mutex::new(Vec::new());
 
 thread_local! {
     /// This worker thread's stock of recycled lists.
     static STOCK: RefCell<Vec<Vec<OutRow>>> = const { RefCell::new(Vec::new()) };
+    /// This worker thread's stock of recycled rows.
+    static ROW_STOCK: RefCell<Vec<OutRow>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Gathers the one-row result lists of emissions a sink is done with (values
@@ -41,17 +52,38 @@ thread_local! {
 #[derive(Debug, Default)]
 pub struct Recycler {
     bundle: Vec<Vec<OutRow>>,
+    /// Rows of several-row lists.
+    rows: Vec<OutRow>,
+}
+
+/// Sets a row's values to null (names kept); `false` for a row too wide to keep.
+fn emptied(row: &mut OutRow) -> bool {
+    if row.capacity() > MAX_FIELDS {
+        return false;
+    }
+    for (_, v) in row.iter_mut() {
+        *v = Value::Null;
+    }
+    true
 }
 
 impl Recycler {
     /// Takes `e` back.
     pub fn give(&mut self, e: Emission) {
         let (Emission::Rows(mut list) | Emission::Delayed { rows: mut list, .. }) = e else { return };
-        if list.len() != 1 || list[0].capacity() > MAX_FIELDS {
+        if list.len() > 1 {
+            for mut row in list {
+                if emptied(&mut row) {
+                    self.rows.push(row);
+                    if self.rows.len() >= BUNDLE_LISTS {
+                        self.flush_rows();
+                    }
+                }
+            }
             return;
         }
-        for (_, v) in &mut list[0] {
-            *v = Value::Null;
+        if list.len() != 1 || !emptied(&mut list[0]) {
+            return;
         }
         self.bundle.push(list);
         if self.bundle.len() >= BUNDLE_LISTS {
@@ -59,8 +91,9 @@ impl Recycler {
         }
     }
 
-    /// Hands what it holds to the pool (dropped when the pool is full).
+    /// Hands what it holds to the pools (dropped when a pool is full).
     pub fn flush(&mut self) {
+        self.flush_rows();
         if self.bundle.is_empty() {
             return;
         }
@@ -69,6 +102,18 @@ impl Recycler {
             && pool.len() < POOL_BUNDLES
         {
             pool.push(bundle);
+        }
+    }
+
+    fn flush_rows(&mut self) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.rows);
+        if let Ok(mut pool) = ROW_POOL.lock()
+            && pool.len() < POOL_BUNDLES
+        {
+            pool.push(rows);
         }
     }
 }
@@ -102,6 +147,21 @@ pub(crate) fn one_row_list(width: usize) -> Vec<OutRow> {
             stock.pop()
         })
         .unwrap_or_else(|| vec![Vec::with_capacity(width)])
+}
+
+/// A row to fill with a result of `width` fields: a recycled one (still
+/// holding the names it was last filled with) or a new, empty one.
+pub(crate) fn recycled_row(width: usize) -> OutRow {
+    ROW_STOCK
+        .with(|stock| {
+            let mut stock = stock.try_borrow_mut().ok()?;
+            if stock.is_empty() {
+                let bundle = ROW_POOL.lock().ok()?.pop()?;
+                *stock = bundle;
+            }
+            stock.pop()
+        })
+        .unwrap_or_else(|| Vec::with_capacity(width))
 }
 
 /// Sets field `i` of `row` to `(name, v)`, keeping the name already there
@@ -152,10 +212,11 @@ mod tests {
     }
 
     #[test]
-    fn recycled_lists_come_back_with_null_values_and_windows_are_not_kept() {
+    fn recycled_lists_come_back_with_null_values_and_windows_rows_come_back_as_rows() {
         let a = name("recycle-test-a");
+        let w = name("recycle-test-window");
         let one = vec![vec![(a.clone(), Value::String("x".repeat(100).into()))]];
-        let window = vec![vec![(a.clone(), Value::Int(1))], vec![(a.clone(), Value::Int(2))]];
+        let window = vec![vec![(w.clone(), Value::Int(1))], vec![(w.clone(), Value::Int(2))]];
         // Emptied on this thread: the pool is shared with other tests, so
         // take from it until this test's list shows up.
         recycle(vec![Emission::Rows(one), Emission::Rows(window), Emission::Error("e".into())]);
@@ -170,5 +231,11 @@ mod tests {
         }
         let list = found.expect("the one-row list came back");
         assert_eq!(list, vec![vec![(a.clone(), Value::Null)]]);
+        // A window's rows are kept one by one (for recycled_row), not as a
+        // one-row list; looked at before they reach the shared pool.
+        let mut recycler = Recycler::default();
+        recycler.give(Emission::Rows(vec![vec![(w.clone(), Value::Int(1))], vec![(w.clone(), Value::Int(2))]]));
+        assert!(recycler.bundle.is_empty());
+        assert_eq!(recycler.rows, vec![vec![(w.clone(), Value::Null)], vec![(w.clone(), Value::Null)]]);
     }
 }

@@ -89,7 +89,8 @@ impl Projector {
         if !self.plain {
             return None;
         }
-        let mut out: OutRow = Vec::with_capacity(self.items.len());
+        // A row a sink gave back (names kept), when there is one.
+        let mut out: OutRow = crate::out_rows::recycled_row(self.items.len());
         Some(self.fill_one(ev, row, g, &mut out).map(|()| out))
     }
 
