@@ -63,9 +63,11 @@ impl RowWriter {
 
     /// An integer field.
     pub fn int(&mut self, name: &str, v: i64) {
-        use std::io::Write;
         self.name(name);
-        let _ = write!(self.buf, "{v}");
+        if v < 0 {
+            self.buf.push(b'-');
+        }
+        push_decimal(&mut self.buf, v.unsigned_abs(), 1);
     }
 
     /// A float field (six decimals).
@@ -82,7 +84,10 @@ impl RowWriter {
             self.buf.push(b'-');
             n = -n;
         }
-        let _ = write!(self.buf, "{}.{:06}", n / 1_000_000, n % 1_000_000);
+        let n = n.unsigned_abs();
+        push_decimal(&mut self.buf, n / 1_000_000, 1);
+        self.buf.push(b'.');
+        push_decimal(&mut self.buf, n % 1_000_000, 6);
     }
 
     /// An engine value.
@@ -116,6 +121,24 @@ impl RowWriter {
         self.buf.push(b'}');
         &self.buf
     }
+}
+
+/// Writes `n` in decimal, zero-padded to at least `width` digits (at most
+/// 20): what `format!("{n:0width$}")` writes, without the formatting
+/// machinery (the sink writes several numbers per output row).
+fn push_decimal(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let from = at.min(digits.len().saturating_sub(width));
+    out.extend_from_slice(&digits[from..]);
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -223,5 +246,28 @@ mod tests {
         w.begin();
         w.value("s", &s);
         assert_eq!(w.end(), br#"{"s":"q\"x"}"#);
+    }
+
+    /// Numbers are written as the formatting macros write them.
+    #[test]
+    fn numbers_are_written_as_format_writes_them() {
+        let mut w = RowWriter::default();
+        for v in [0, 7, -7, 10, 99, 1_000_000, -1_234_567_890, i64::MAX, i64::MIN] {
+            w.begin();
+            w.int("i", v);
+            assert_eq!(w.end(), format!(r#"{{"i":{v}}}"#).as_bytes(), "{v}");
+        }
+        for v in [0.0, -0.0, 1e-7, -1e-7, 0.5, -0.25, 21.125, 123456.000001, -98765.4321, 9.2e12, 1e300, f64::NAN] {
+            let micros = (v * 1e6).round();
+            let want = if !micros.is_finite() || micros.abs() >= 9e18 {
+                format!("{v}")
+            } else {
+                let n = micros as i64;
+                format!("{}{}.{:06}", if n < 0 { "-" } else { "" }, n.abs() / 1_000_000, n.abs() % 1_000_000)
+            };
+            w.begin();
+            w.float("f", v);
+            assert_eq!(w.end(), format!(r#"{{"f":{want}}}"#).as_bytes(), "{v}");
+        }
     }
 }
