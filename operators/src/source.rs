@@ -115,13 +115,6 @@ impl RecordBlock {
         }
     }
 
-    /// Adds record `i` of `other` (a block of the same buffer).
-    fn push_span_of(&mut self, other: &RecordBlock, i: usize) {
-        if let Some(span) = other.spans.get(i) {
-            self.spans.push(*span);
-        }
-    }
-
     /// Records in the block.
     pub fn len(&self) -> usize {
         self.spans.len()
@@ -149,9 +142,11 @@ impl RecordBlock {
     fn split(&self, parts: usize, mut owner: impl FnMut(&[u8]) -> usize) -> Vec<RecordBlock> {
         let parts = parts.max(1);
         let mut out: Vec<RecordBlock> = (0..parts).map(|_| self.empty_like(part_capacity(self.len(), parts))).collect();
-        for i in 0..self.len() {
-            let w = owner(self.payload(i).unwrap_or_default()).min(parts - 1);
-            out[w].push_span_of(self, i);
+        for &(s, e) in &self.spans {
+            let w = owner(self.buf.get(s as usize..e as usize).unwrap_or_default()).min(parts - 1);
+            if let Some(part) = out.get_mut(w) {
+                part.spans.push((s, e));
+            }
         }
         out
     }
