@@ -141,9 +141,31 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64, width: usize) {
     out.extend_from_slice(&digits[from..]);
 }
 
+/// Whether `s` has a byte JSON escapes (`"`, `\\` or a control character),
+/// looked for eight bytes at a time.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut words = s.chunks_exact(8);
+    for c in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let w = u64::from_le_bytes(w);
+        if zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+            != 0
+        {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
 fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    if !needs_escape(s.as_bytes()) {
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
         return;
@@ -246,6 +268,23 @@ mod tests {
         w.begin();
         w.value("s", &s);
         assert_eq!(w.end(), br#"{"s":"q\"x"}"#);
+    }
+
+    /// The word-at-a-time check finds what the byte-by-byte one finds.
+    #[test]
+    fn escapes_are_found_in_any_position() {
+        let plain = "deviceId_temp\u{e9}rature\u{7f}~ok";
+        for len in 0..plain.len() {
+            let Some(text) = plain.get(..len) else { continue };
+            assert!(!needs_escape(text.as_bytes()), "{text:?}");
+            for bad in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
+                for at in 0..=text.len() {
+                    let Some((a, b)) = text.get(..at).zip(text.get(at..)) else { continue };
+                    let with = format!("{a}{bad}{b}");
+                    assert!(needs_escape(with.as_bytes()), "{with:?}");
+                }
+            }
+        }
     }
 
     /// Numbers are written as the formatting macros write them.
