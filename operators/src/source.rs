@@ -127,7 +127,12 @@ impl RecordBlock {
 
     /// The payload of record `i`.
     pub fn payload(&self, i: usize) -> Option<&[u8]> {
-        let &(s, e) = self.spans.get(i)?;
+        self.span_bytes(*self.spans.get(i)?)
+    }
+
+    /// The bytes of the buffer a span covers.
+    #[inline]
+    fn span_bytes(&self, (s, e): (u32, u32)) -> Option<&[u8]> {
         self.buf.get(s as usize..e as usize)
     }
 
@@ -143,7 +148,7 @@ impl RecordBlock {
         let parts = parts.max(1);
         let mut out: Vec<RecordBlock> = (0..parts).map(|_| self.empty_like(part_capacity(self.len(), parts))).collect();
         for &(s, e) in &self.spans {
-            let w = owner(self.buf.get(s as usize..e as usize).unwrap_or_default()).min(parts - 1);
+            let w = owner(self.span_bytes((s, e)).unwrap_or_default()).min(parts - 1);
             if let Some(part) = out.get_mut(w) {
                 part.spans.push((s, e));
             }
