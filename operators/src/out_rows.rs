@@ -27,6 +27,7 @@ use crate::query::{Emission, OutRow};
 use crate::value::Value;
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
+use std::thread::LocalKey;
 
 /// Bundles the process-wide pool keeps.
 pub const POOL_BUNDLES: usize = 16;
@@ -46,9 +47,10 @@ thread_local! {
     static ROW_STOCK: RefCell<Vec<OutRow>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Gathers the one-row result lists of emissions a sink is done with (values
-/// set to null, names kept) and hands them to the pool a bundle at a time;
-/// what it holds when dropped goes too. Other emissions are dropped.
+/// Gathers the result rows of emissions a sink is done with (values set to
+/// null, names kept) — one-row lists as they are, the rows of longer lists
+/// one by one — and hands them to their pools a bundle at a time; what it
+/// holds when dropped goes too. Other emissions are dropped.
 #[derive(Debug, Default)]
 pub struct Recycler {
     bundle: Vec<Vec<OutRow>>,
@@ -94,28 +96,39 @@ impl Recycler {
     /// Hands what it holds to the pools (dropped when a pool is full).
     pub fn flush(&mut self) {
         self.flush_rows();
-        if self.bundle.is_empty() {
-            return;
-        }
-        let bundle = std::mem::take(&mut self.bundle);
-        if let Ok(mut pool) = POOL.lock()
-            && pool.len() < POOL_BUNDLES
-        {
-            pool.push(bundle);
-        }
+        hand_over(&POOL, &mut self.bundle);
     }
 
     fn flush_rows(&mut self) {
-        if self.rows.is_empty() {
-            return;
-        }
-        let rows = std::mem::take(&mut self.rows);
-        if let Ok(mut pool) = ROW_POOL.lock()
-            && pool.len() < POOL_BUNDLES
-        {
-            pool.push(rows);
-        }
+        hand_over(&ROW_POOL, &mut self.rows);
     }
+}
+
+/// Moves `held`, when not empty, into `pool` as one bundle (dropped when the
+/// pool already holds [`POOL_BUNDLES`]).
+fn hand_over<T>(pool: &Mutex<Vec<Vec<T>>>, held: &mut Vec<T>) {
+    if held.is_empty() {
+        return;
+    }
+    let bundle = std::mem::take(held);
+    if let Ok(mut pool) = pool.lock()
+        && pool.len() < POOL_BUNDLES
+    {
+        pool.push(bundle);
+    }
+}
+
+/// One recycled item from this thread's `stock`, which takes a whole bundle
+/// from `pool` when it runs out (one lock per bundle); `None` when both are empty.
+fn take_recycled<T: 'static>(stock: &'static LocalKey<RefCell<Vec<T>>>, pool: &Mutex<Vec<Vec<T>>>) -> Option<T> {
+    stock.with(|stock| {
+        let mut stock = stock.try_borrow_mut().ok()?;
+        if stock.is_empty() {
+            let bundle = pool.lock().ok()?.pop()?;
+            *stock = bundle;
+        }
+        stock.pop()
+    })
 }
 
 impl Drop for Recycler {
@@ -124,8 +137,8 @@ impl Drop for Recycler {
     }
 }
 
-/// Gives the one-row result lists of `batch` back for reuse (the rest is
-/// dropped): a sink done with a batch of emissions.
+/// Gives the result rows of `batch` back for reuse (see [`Recycler`]; the
+/// rest is dropped): a sink done with a batch of emissions.
 pub fn recycle(batch: Vec<Emission>) {
     let mut recycler = Recycler::default();
     for e in batch {
@@ -135,33 +148,15 @@ pub fn recycle(batch: Vec<Emission>) {
 
 /// A list holding one row to fill with a result of `width` fields: a
 /// recycled one (its row still holds the names it was last filled with;
-/// [`Recycler::give`] keeps only one-row lists) or a new, empty one.
+/// [`Recycler::give`] keeps one-row lists whole) or a new, empty one.
 pub(crate) fn one_row_list(width: usize) -> Vec<OutRow> {
-    STOCK
-        .with(|stock| {
-            let mut stock = stock.try_borrow_mut().ok()?;
-            if stock.is_empty() {
-                let bundle = POOL.lock().ok()?.pop()?;
-                *stock = bundle;
-            }
-            stock.pop()
-        })
-        .unwrap_or_else(|| vec![Vec::with_capacity(width)])
+    take_recycled(&STOCK, &POOL).unwrap_or_else(|| vec![Vec::with_capacity(width)])
 }
 
 /// A row to fill with a result of `width` fields: a recycled one (still
 /// holding the names it was last filled with) or a new, empty one.
 pub(crate) fn recycled_row(width: usize) -> OutRow {
-    ROW_STOCK
-        .with(|stock| {
-            let mut stock = stock.try_borrow_mut().ok()?;
-            if stock.is_empty() {
-                let bundle = ROW_POOL.lock().ok()?.pop()?;
-                *stock = bundle;
-            }
-            stock.pop()
-        })
-        .unwrap_or_else(|| Vec::with_capacity(width))
+    take_recycled(&ROW_STOCK, &ROW_POOL).unwrap_or_else(|| Vec::with_capacity(width))
 }
 
 /// Sets field `i` of `row` to `(name, v)`, keeping the name already there
