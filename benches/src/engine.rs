@@ -6,11 +6,12 @@
 //! for the `memory` feed, the harness hands the rule's [`SourceFeed`]
 //! batches of 1,024 raw JSON records itself: the workload's messages are
 //! framed once before the clock starts ([`Messages`], as the floor's input
-//! is), and each batch is one owned copy of its messages' span, handed
-//! over as a `RecordBlock` (the records are ranges of it), as the file
-//! source hands over the lines of each read. The feed runs on its own
-//! thread (`bench-feed`); set `OORT_BENCH_THREAD_CPU=1` to print each
-//! thread's CPU seconds for a run.
+//! is), and each batch is a slice of the framed input, handed over
+//! without a copy as a `RecordBlock` (the records are ranges of it; the
+//! file source hands over the lines of each read the same way). The feed
+//! runs on its own thread (`bench-feed`); set `OORT_BENCH_THREAD_CPU=1` to
+//! print each thread's CPU seconds, run-queue waits, timeslices and waits
+//! for a run.
 //!
 //! The harness is the rule's sink: a thread takes the rule's emissions (the
 //! queue a server's sink driver reads), writes each row in the canonical
@@ -240,12 +241,13 @@ fn record(payload: Bytes, now_ms: u64) -> SourceRecord {
     SourceRecord { payload: Payload::Bytes(payload), meta: None, ts: now_ms }
 }
 
-/// Messages `from..to` as one block of records: one copy of their span per
-/// batch, as a source that reads a block (the file source) makes.
+/// Messages `from..to` as one block of records: a slice of the framed input
+/// (no copy: the input is already in memory, and the floor reads it in
+/// place too; the `file` feed is the one whose source reads blocks).
 fn batch_of(messages: &Messages, from: usize, to: usize, now_ms: u64) -> RecordBlock {
     let spans = messages.spans().get(from..to.min(messages.len())).unwrap_or_default();
     let (Some(&(base, _)), Some(&(_, end))) = (spans.first(), spans.last()) else { return RecordBlock::default() };
-    let mut block = RecordBlock::new(Bytes::copy_from_slice(&messages.data()[base..end]), None, now_ms);
+    let mut block = RecordBlock::new(messages.bytes().slice(base..end), None, now_ms);
     for &(start, end) in spans {
         block.push(start - base..end - base);
     }
@@ -425,8 +427,9 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     // Feed.
     let started = Instant::now();
     let mut closes = Vec::new();
-    // CPU seconds of the memory feed's thread, which ends before the run does.
-    let mut feed_cpu_s: Option<f64> = None;
+    // CPU seconds and timeslices of the memory feed's thread, which ends
+    // before the run does.
+    let mut feed_cpu_s: Option<(f64, f64)> = None;
     let mut source_tasks = Vec::new();
     match spec.feed {
         Feed::Memory => match spec.rate {
@@ -446,7 +449,10 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
                         .name("bench-feed".into())
                         .spawn_scoped(s, || {
                             feed_throughput(&feeds, input, query, clock.as_ref())?;
-                            Ok::<_, anyhow::Error>(crate::sys::this_thread_cpu_seconds())
+                            Ok::<_, anyhow::Error>((
+                                crate::sys::this_thread_cpu_seconds(),
+                                crate::sys::this_thread_timeslices(),
+                            ))
                         })
                         .context("starting the feed thread")?
                         .join()
@@ -522,11 +528,15 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     if std::env::var_os("OORT_BENCH_THREAD_CPU").is_some() {
         // Where the CPU went, by thread.
         let mut threads = meter.thread_cpu_s();
-        if let Some(feed) = feed_cpu_s {
-            threads.push(("bench-feed".into(), crate::sys::round(feed, 2)));
+        let mut slices = meter.thread_timeslices();
+        if let Some((cpu, n)) = feed_cpu_s {
+            threads.push(("bench-feed".into(), crate::sys::round(cpu, 2)));
+            slices.push(("bench-feed".into(), n));
         }
         eprintln!("thread cpu s: {threads:?}");
         eprintln!("thread run-queue wait s: {:?}", meter.thread_runqueue_s());
+        eprintln!("thread timeslices: {slices:?}");
+        eprintln!("thread waits (parked or blocked): {:?}", meter.thread_waits());
     }
     let peak_rss_mb = crate::sys::peak_rss_mb();
     watching.store(false, Ordering::Relaxed);

@@ -104,6 +104,32 @@ pub fn thread_runqueue_seconds() -> std::collections::BTreeMap<String, f64> {
     })
 }
 
+/// Times each thread of this process was put on a CPU, by thread name
+/// (`/proc/self/task/*/schedstat`, third field): with more busy threads than
+/// cores, how often the threads took turns.
+pub fn thread_timeslices() -> std::collections::BTreeMap<String, f64> {
+    by_thread("schedstat", |stat| stat.split_whitespace().nth(2).and_then(|f| f.parse::<f64>().ok()))
+}
+
+/// Times each thread of this process gave up its CPU to wait (parked, blocked:
+/// `voluntary_ctxt_switches` in `/proc/self/task/*/status`), by thread name.
+pub fn thread_waits() -> std::collections::BTreeMap<String, f64> {
+    by_thread("status", |status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    })
+}
+
+/// Times the calling thread was put on a CPU so far (see [`thread_timeslices`]).
+pub fn this_thread_timeslices() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2).and_then(|f| f.parse::<f64>().ok()))
+        .unwrap_or(0.0)
+}
+
 /// Each thread name's growth from `before` to `now`, rounded to `digits`;
 /// the names that grew.
 fn since(
@@ -125,6 +151,8 @@ fn since(
 pub struct Meter {
     threads0: std::collections::BTreeMap<String, f64>,
     waits0: std::collections::BTreeMap<String, f64>,
+    slices0: std::collections::BTreeMap<String, f64>,
+    voluntary0: std::collections::BTreeMap<String, f64>,
     cpu0: f64,
     t0: Instant,
     /// RSS when the stretch began, MB.
@@ -138,6 +166,8 @@ impl Meter {
         Self {
             threads0: thread_cpu_seconds(),
             waits0: thread_runqueue_seconds(),
+            slices0: thread_timeslices(),
+            voluntary0: thread_waits(),
             cpu0: cpu_seconds(),
             t0: Instant::now(),
             base_rss_mb: rss_mb(),
@@ -155,6 +185,18 @@ impl Meter {
     /// [`thread_runqueue_seconds`]).
     pub fn thread_runqueue_s(&self) -> Vec<(String, f64)> {
         since(&self.waits0, thread_runqueue_seconds(), 3)
+    }
+
+    /// Times each thread name was put on a CPU since the start (see
+    /// [`thread_timeslices`]).
+    pub fn thread_timeslices(&self) -> Vec<(String, f64)> {
+        since(&self.slices0, thread_timeslices(), 0)
+    }
+
+    /// Times each thread name gave up its CPU to wait since the start (see
+    /// [`thread_waits`]).
+    pub fn thread_waits(&self) -> Vec<(String, f64)> {
+        since(&self.voluntary0, thread_waits(), 0)
     }
 
     /// CPU seconds since the start.

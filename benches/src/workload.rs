@@ -141,6 +141,17 @@ pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|l| !l.is_empty())
 }
 
+/// The workload's bytes, owned by the [`bytes::Bytes`] the memory feed
+/// slices.
+#[derive(Debug)]
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// A stream's messages, framed once: the byte range of each line of the
 /// workload, so whoever takes the input takes it message by message, as a
 /// message source hands it over (an MQTT client delivers one publish at a
@@ -149,6 +160,8 @@ pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[derive(Debug, Clone)]
 pub struct Messages {
     data: Arc<Vec<u8>>,
+    /// `data` as shared bytes, which the memory feed hands out slices of.
+    bytes: bytes::Bytes,
     /// `(start, end)` of each message in `data`.
     spans: Vec<(usize, usize)>,
 }
@@ -163,7 +176,14 @@ impl Messages {
                 (start, start + l.len())
             })
             .collect();
-        Self { data, spans }
+        let bytes = bytes::Bytes::from_owner(Shared(data.clone()));
+        Self { data, bytes, spans }
+    }
+
+    /// [`Self::data`] as shared bytes: a slice of it is a block of messages
+    /// without a copy.
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.bytes
     }
 
     /// How many messages there are.
