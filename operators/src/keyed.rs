@@ -387,11 +387,11 @@ impl Route {
         Self { keys, column, peers }
     }
 
-    /// The hash of `row`'s encoded key ([`key_hash`]); `buf` is scratch.
+    /// The hash the exchange routes `row` by; `buf` is scratch.
     #[inline]
     fn hash(&self, ev: &mut Evaluator, row: &Row, buf: &mut Vec<u8>) -> u64 {
-        // One string column: hashed from its text (not encoded first), from
-        // its two words when it is held inline.
+        // One string column: hashed from its text, from its two words when
+        // it is held inline ([`columns_route_hash`], inlined for the usual key).
         if let Some(slot) = self.column
             && let Some(Value::String(text)) = row.slots.get(slot)
         {
@@ -483,9 +483,33 @@ fn tag<'s>(
     (rows, strays, mins)
 }
 
-/// The hash the exchange routes a row by: of its encoded group key, a word
-/// at a time (also computed by [`crate::partition::KeyRouter`] before
-/// decoding).
+/// The hash the exchange routes a row by whose GROUP BY key is the columns
+/// `columns` of `slots` (as the rows' tag computes it, and
+/// [`crate::partition::KeyRouter`] before decoding): [`string_key_hash`]
+/// of a key that is one string, else [`key_hash`] of the encoded key.
+/// `buf` is scratch.
+#[inline]
+pub(crate) fn columns_route_hash(slots: &[Value], columns: &[usize], buf: &mut Vec<u8>) -> u64 {
+    if let [column] = columns
+        && let Some(Value::String(text)) = slots.get(*column)
+    {
+        return match text.inline_words() {
+            Some((lo, hi, n)) => short_string_key_hash(lo, hi, n),
+            None => string_key_hash(text.as_bytes()),
+        };
+    }
+    buf.clear();
+    for c in columns {
+        match slots.get(*c) {
+            Some(v) => v.group_key(buf),
+            None => Value::Null.group_key(buf),
+        }
+    }
+    key_hash(buf)
+}
+
+/// The hash the exchange routes a row by whose key is not one string: of
+/// its encoded group key, a word at a time.
 pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = GroupKeyHasher::default();
@@ -493,14 +517,12 @@ pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-/// [`key_hash`] of the group key that is one string value, from its text.
-///
-/// The encoding ([`crate::value::string_group_key`]) is a tag byte, the
-/// length as 8 bytes and the text: after the first word (tag and length),
-/// the words are the length's top byte (0) followed by the text, so word `k`
-/// ≥ 1 is the text from byte `8k − 9`. They are read straight from the text
-/// (whole words, and a short word in at most two overlapping loads), so
-/// nothing is copied and no word is read back from bytes just written.
+/// The hash the exchange routes a row by when its GROUP BY key is one
+/// string value: of the text and its length. Not [`key_hash`] of the
+/// key's encoding: routing needs only that every place that routes (the
+/// rows' tag, [`crate::partition::KeyRouter`] before decoding) computes the
+/// same number, and a short text (a device id) takes two multiplies and a
+/// fold here, where its encoding took three rounds and a finalizer.
 #[inline]
 pub(crate) fn string_key_hash(text: &[u8]) -> u64 {
     let n = text.len();
@@ -518,59 +540,25 @@ const SHORT_KEY_MAX: usize = 15;
 /// [`string_key_hash`] of a text of `n` ≤ [`SHORT_KEY_MAX`] bytes given as
 /// two little-endian words, zero past the text (as
 /// [`Str::inline_words`](crate::inline_str::Str::inline_words) gives them).
-/// The same words as the general path: `3 | n << 8`; then, when the encoding
-/// (`n + 9` bytes) has a second whole word, the text's first 7 bytes shifted
-/// past the length's top byte; then the text from byte 7, marked with the
-/// remainder's length when the encoding does not end on a word.
+/// The second word holds at most 7 bytes, so its top byte takes the length
+/// (texts that differ only in trailing NULs differ in length); the two
+/// products are folded so that the low bits the exchange picks a worker by
+/// depend on every byte.
 #[inline]
 pub(crate) fn short_string_key_hash(lo: u64, hi: u64, n: usize) -> u64 {
-    let mut h = GroupKeyHasher::default();
-    h.mix(3 | ((n as u64) << 8));
-    if n <= 6 {
-        h.mix((lo << 8) ^ (((n + 1) as u64) << 59));
-    } else {
-        h.mix(lo << 8);
-        let from_seven = (lo >> 56) | (hi << 8);
-        if n == 15 {
-            h.mix(from_seven);
-        } else if n >= 8 {
-            h.mix(from_seven ^ (((n - 7) as u64) << 59));
-        }
-    }
-    std::hash::Hasher::finish(&h)
+    let x = lo.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (hi | ((n as u64) << 56)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    let x = (x ^ (x >> 32)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^ (x >> 29)
 }
 
-/// [`string_key_hash`] of a text longer than [`SHORT_KEY_MAX`] bytes.
+/// [`string_key_hash`] of a text longer than [`SHORT_KEY_MAX`] bytes: its
+/// length, then its bytes a word at a time.
 fn long_string_key_hash(text: &[u8]) -> u64 {
-    let n = text.len();
-    if n >= 1 << 56 {
-        let mut encoded = Vec::with_capacity(n + 9);
-        crate::value::string_group_key(text, &mut encoded);
-        return key_hash(&encoded);
-    }
-    let total = n + 9;
-    let (words, rest) = (total / 8, total % 8);
+    use std::hash::Hasher;
     let mut h = GroupKeyHasher::default();
-    h.mix(3 | ((n as u64) << 8));
-    // Word 1: the length's top byte (0), then up to 7 bytes of text.
-    if words >= 2 {
-        let head = match text.first_chunk::<8>() {
-            Some(w) => u64::from_le_bytes(*w),
-            None => load_short(text),
-        };
-        h.mix(head << 8);
-    }
-    for k in 2..words {
-        let at = 8 * k - 9;
-        let w = text.get(at..at + 8).and_then(|b| b.first_chunk::<8>()).map_or(0, |w| u64::from_le_bytes(*w));
-        h.mix(w);
-    }
-    if rest > 0 {
-        let tail =
-            if words == 1 { load_short(text) << 8 } else { load_short(text.get(8 * words - 9..).unwrap_or(&[])) };
-        h.mix(tail ^ ((rest as u64) << 59));
-    }
-    std::hash::Hasher::finish(&h)
+    h.mix(text.len() as u64);
+    h.write(text);
+    h.finish()
 }
 
 /// The little-endian word of at most 8 bytes (zero-padded), in at most two
@@ -1600,21 +1588,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_string_keys_hash_from_its_text_is_the_hash_of_its_encoding() {
+    fn a_string_keys_hash_is_the_same_from_its_text_or_its_inline_words() {
         let texts: Vec<String> = (0..=40)
             .map(|n| (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect())
-            .chain(["d7".into(), "\u{e9}t\u{e9}-\u{1f600}".into(), "with \"quote\"".into()])
+            .chain(["d7".into(), "\u{e9}t\u{e9}-\u{1f600}".into(), "with \"quote\"".into(), "a\0".into()])
             .collect();
+        let mut seen = std::collections::HashSet::new();
         for text in &texts {
-            let mut encoded = Vec::new();
-            crate::value::string_group_key(text.as_bytes(), &mut encoded);
-            let expected = key_hash(&encoded);
-            assert_eq!(string_key_hash(text.as_bytes()), expected, "{text:?} ({} bytes)", text.len());
+            let hash = string_key_hash(text.as_bytes());
+            assert!(seen.insert(hash), "{text:?} hashes like another text");
             // The inline form's words give the same hash (the route's path).
             let held = crate::inline_str::Str::from(text.as_str());
             match held.inline_words() {
-                Some((lo, hi, n)) => assert_eq!(short_string_key_hash(lo, hi, n), expected, "{text:?} inline"),
+                Some((lo, hi, n)) => assert_eq!(short_string_key_hash(lo, hi, n), hash, "{text:?} inline"),
                 None => assert!(text.len() > SHORT_KEY_MAX, "{text:?} is held inline"),
+            }
+        }
+        // Trailing NULs count (the words are zero-padded; the length tells).
+        assert_ne!(string_key_hash(b"a"), string_key_hash(b"a\0"));
+    }
+
+    /// The workload's device ids (and ids of other shapes and lengths) spread
+    /// over 2, 3 and 4 workers as a uniform draw would.
+    #[test]
+    fn string_keys_spread_evenly_over_the_workers() {
+        let shapes: [fn(u32) -> String; 4] = [
+            |k| format!("d{k}"),
+            |k| format!("device-{k:06}"),
+            |k| format!("sensor/{k}/temperature"),
+            |k| format!("{k:08x}"),
+        ];
+        for (s, shape) in shapes.iter().enumerate() {
+            for keys in [1_000u32, 10_000] {
+                for peers in [2u64, 3, 4] {
+                    let mut per = vec![0u32; peers as usize];
+                    for k in 0..keys {
+                        per[exchange_target(string_key_hash(shape(k).as_bytes()), peers) as usize] += 1;
+                    }
+                    // Within 4 standard deviations of a uniform draw.
+                    let p = 1.0 / peers as f64;
+                    let (even, sigma) = (f64::from(keys) * p, (f64::from(keys) * p * (1.0 - p)).sqrt());
+                    for (w, n) in per.iter().enumerate() {
+                        assert!(
+                            (f64::from(*n) - even).abs() <= 4.0 * sigma,
+                            "shape {s}, {keys} keys on {peers}: worker {w} has {n} (uniform: {even:.0} ± {sigma:.0})"
+                        );
+                    }
+                }
             }
         }
     }

@@ -161,16 +161,10 @@ impl KeyRouter {
             keyed::string_key_hash(text)
         } else {
             let Some(decoder) = &self.decoder else { return 0 };
-            self.key.clear();
             let slots = decoder.decode_leading(payload);
-            for s in &self.slots {
-                match slots.get(*s) {
-                    Some(v) => v.group_key(&mut self.key),
-                    None => Value::Null.group_key(&mut self.key),
-                }
-            }
+            let hash = keyed::columns_route_hash(&slots, &self.slots, &mut self.key);
             recycle_slots(slots);
-            keyed::key_hash(&self.key)
+            hash
         };
         self.local_of(hash)
     }
@@ -241,9 +235,7 @@ mod tests {
                 let owner = router.owner(&r);
                 assert!(owner < workers, "record {i} on {workers} workers: {owner}");
                 let Item::Row(row) = full.decode(&r) else { panic!("decodes") };
-                let mut key = Vec::new();
-                row.slots[part.slots[0]].group_key(&mut key);
-                let hash = keyed::key_hash(&key);
+                let hash = keyed::columns_route_hash(&row.slots, &part.slots, &mut Vec::new());
                 let target =
                     if workers.is_power_of_two() { hash & (workers as u64 - 1) } else { hash % workers as u64 };
                 assert_eq!(owner as u64, target, "record {i}");
