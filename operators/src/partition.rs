@@ -20,7 +20,7 @@
 use crate::json_scan;
 use crate::keyed;
 use crate::source::{PayloadRef, SourceDecoder, SourceRecord};
-use crate::value::{Value, recycle_slots};
+use crate::value::recycle_slots;
 use crate::window::PlanShape;
 use oort_compiler::catalog::{FieldType, Format};
 use oort_compiler::plan::{RulePlan, ScalarExpr};
@@ -189,6 +189,7 @@ impl KeyRouter {
 mod tests {
     use super::*;
     use crate::source::{Item, Payload};
+    use crate::value::Value;
     use oort_compiler::catalog::StreamDef;
     use std::collections::BTreeMap;
 
