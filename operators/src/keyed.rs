@@ -390,15 +390,12 @@ impl Route {
     /// The hash the exchange routes `row` by; `buf` is scratch.
     #[inline]
     fn hash(&self, ev: &mut Evaluator, row: &Row, buf: &mut Vec<u8>) -> u64 {
-        // One string column: hashed from its text, from its two words when
-        // it is held inline ([`columns_route_hash`], inlined for the usual key).
+        // One string column: its text's hash, as [`columns_route_hash`]
+        // computes it (the usual key, taken without the general path).
         if let Some(slot) = self.column
             && let Some(Value::String(text)) = row.slots.get(slot)
         {
-            return match text.inline_words() {
-                Some((lo, hi, n)) => short_string_key_hash(lo, hi, n),
-                None => string_key_hash(text.as_bytes()),
-            };
+            return str_route_hash(text);
         }
         buf.clear();
         for k in &self.keys {
@@ -493,10 +490,7 @@ pub(crate) fn columns_route_hash(slots: &[Value], columns: &[usize], buf: &mut V
     if let [column] = columns
         && let Some(Value::String(text)) = slots.get(*column)
     {
-        return match text.inline_words() {
-            Some((lo, hi, n)) => short_string_key_hash(lo, hi, n),
-            None => string_key_hash(text.as_bytes()),
-        };
+        return str_route_hash(text);
     }
     buf.clear();
     for c in columns {
@@ -506,6 +500,16 @@ pub(crate) fn columns_route_hash(slots: &[Value], columns: &[usize], buf: &mut V
         }
     }
     key_hash(buf)
+}
+
+/// [`string_key_hash`] of a held string: from its two words when it is
+/// held inline.
+#[inline(always)]
+fn str_route_hash(text: &crate::inline_str::Str) -> u64 {
+    match text.inline_words() {
+        Some((lo, hi, n)) => short_string_key_hash(lo, hi, n),
+        None => string_key_hash(text.as_bytes()),
+    }
 }
 
 /// The hash the exchange routes a row by whose key is not one string: of
