@@ -103,10 +103,9 @@ impl RowWriter {
             let _ = write!(self.buf, "{v}");
             return;
         }
-        let mut n = micros as i64;
+        let n = micros as i64;
         if n < 0 {
             self.buf.push(b'-');
-            n = -n;
         }
         let n = n.unsigned_abs();
         push_decimal(&mut self.buf, n / 1_000_000, 1);

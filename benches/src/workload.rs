@@ -159,10 +159,9 @@ impl AsRef<[u8]> for Shared {
 /// neither scans for newlines while it is timed.
 #[derive(Debug, Clone)]
 pub struct Messages {
-    data: Arc<Vec<u8>>,
-    /// `data` as shared bytes, which the memory feed hands out slices of.
+    /// The framed bytes, shared: the memory feed hands out slices of them.
     bytes: bytes::Bytes,
-    /// `(start, end)` of each message in `data`.
+    /// `(start, end)` of each message in `bytes`.
     spans: Vec<(usize, usize)>,
 }
 
@@ -176,8 +175,7 @@ impl Messages {
                 (start, start + l.len())
             })
             .collect();
-        let bytes = bytes::Bytes::from_owner(Shared(data.clone()));
-        Self { data, bytes, spans }
+        Self { bytes: bytes::Bytes::from_owner(Shared(data)), spans }
     }
 
     /// [`Self::data`] as shared bytes: a slice of it is a block of messages
@@ -198,12 +196,12 @@ impl Messages {
 
     /// The messages in order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + Clone {
-        self.spans.iter().map(|&(start, end)| &self.data[start..end])
+        self.spans.iter().map(|&(start, end)| &self.bytes[start..end])
     }
 
     /// The bytes the messages are ranges of.
     pub fn data(&self) -> &[u8] {
-        &self.data
+        &self.bytes
     }
 
     /// `(start, end)` of each message in [`Self::data`].
