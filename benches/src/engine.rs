@@ -11,7 +11,8 @@
 //! file source hands over the lines of each read the same way). The feed
 //! runs on its own thread (`bench-feed`); set `OORT_BENCH_THREAD_CPU=1` to
 //! print each thread's CPU seconds, run-queue waits, timeslices and waits
-//! for a run.
+//! for a run, and `OORT_BENCH_TIMELINE=1` for the same in 5 ms steps
+//! ([`crate::sys::Timeline`], printed to stderr once the run ends).
 //!
 //! The harness is the rule's sink: a thread takes the rule's emissions (the
 //! queue a server's sink driver reads), writes each row in the canonical
@@ -424,6 +425,19 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
         })
     });
 
+    let timeline = match std::env::var_os("OORT_BENCH_TIMELINE") {
+        Some(_) => {
+            let (metrics, progress) = (metrics.clone(), progress.clone());
+            let figures = move || {
+                let (rows_in, rows_out) =
+                    (metrics.records_in.load(Ordering::Relaxed), progress.rows.load(Ordering::Relaxed));
+                format!("in {rows_in:>9} out {rows_out:>8}")
+            };
+            Some(crate::sys::Timeline::start(Duration::from_millis(5), figures).context("starting the timeline")?)
+        }
+        None => None,
+    };
+
     // Feed.
     let started = Instant::now();
     let mut closes = Vec::new();
@@ -525,6 +539,9 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
         std::thread::sleep(Duration::from_millis(20));
     }
     let cpu_s = meter.cpu_s();
+    for line in timeline.map(crate::sys::Timeline::stop).unwrap_or_default() {
+        eprintln!("{line}");
+    }
     if std::env::var_os("OORT_BENCH_THREAD_CPU").is_some() {
         // Where the CPU went, by thread.
         let mut threads = meter.thread_cpu_s();

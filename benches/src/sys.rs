@@ -2,7 +2,7 @@
 //! resident memory (`/proc/self/status`), and a way to restart the peak
 //! between runs of one harness process (`/proc/self/clear_refs`, value 5).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// User + system CPU seconds of this process so far (`getrusage(RUSAGE_SELF)`).
 pub fn cpu_seconds() -> f64 {
@@ -214,4 +214,76 @@ impl Meter {
 pub fn round(x: f64, d: i32) -> f64 {
     let p = 10f64.powi(d);
     (x * p).round() / p
+}
+
+/// Each thread name's time on a CPU and time waiting for one (ns, the first
+/// two fields of `/proc/self/task/*/schedstat`, threads of one name added up).
+fn thread_schedstat() -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let (Ok(comm), Ok(text)) =
+            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("schedstat")))
+        else {
+            continue;
+        };
+        let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().unwrap_or(0.0));
+        let (on_cpu, waiting) = (fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0));
+        let e = out.entry(comm.trim().to_string()).or_insert((0.0, 0.0));
+        e.0 += on_cpu;
+        e.1 += waiting;
+    }
+    out
+}
+
+/// A timeline of one run, by thread: every `step`, the share of that step
+/// each thread name spent on a CPU and waiting for one (percent of one core),
+/// with a caller's progress figures. It shows, where a whole-run figure
+/// cannot, which thread lost its core when, and to whom.
+pub struct Timeline {
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Timeline {
+    /// Starts sampling on its own thread (`bench-timeline`); `progress`
+    /// gives the figures printed at the start of each line.
+    pub fn start(step: Duration, progress: impl Fn() -> String + Send + 'static) -> std::io::Result<Self> {
+        use std::sync::atomic::Ordering;
+        let on = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let running = on.clone();
+        let sampler = std::thread::Builder::new().name("bench-timeline".into()).spawn(move || {
+            let t0 = Instant::now();
+            let mut lines = Vec::new();
+            let (mut last, mut last_at) = (thread_schedstat(), Instant::now());
+            while running.load(Ordering::Relaxed) {
+                std::thread::sleep(step);
+                let (now, at) = (thread_schedstat(), Instant::now());
+                let span_ns = at.duration_since(last_at).as_nanos().max(1) as f64;
+                let mut line = format!("{:7.1} ms {}", t0.elapsed().as_secs_f64() * 1e3, progress());
+                let mut total = 0.0;
+                for (name, (cpu, wait)) in &now {
+                    let (cpu0, wait0) = last.get(name).copied().unwrap_or((0.0, 0.0));
+                    let (cpu, wait) = ((cpu - cpu0) / span_ns * 100.0, (wait - wait0) / span_ns * 100.0);
+                    total += cpu;
+                    if cpu >= 1.0 || wait >= 1.0 {
+                        line.push_str(&format!(" | {name} {cpu:3.0}/{wait:3.0}"));
+                    }
+                }
+                line.push_str(&format!(" | all {total:3.0}"));
+                lines.push(line);
+                (last, last_at) = (now, at);
+            }
+            lines
+        })?;
+        Ok(Self { on, sampler })
+    }
+
+    /// Stops sampling; the lines, one per step: `ms since the start,
+    /// progress | thread cpu%/wait% | … | all cpu%`.
+    pub fn stop(self) -> Vec<String> {
+        self.on.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().unwrap_or_default()
+    }
 }
