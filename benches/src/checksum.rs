@@ -16,6 +16,8 @@
 //! queries: the sum of the integer field `c` (COUNT(*)) and of `h`
 //! (MAX(humidity)).
 
+use std::sync::Arc;
+
 use oort_operators::value::Value;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -46,6 +48,11 @@ pub struct RowWriter {
     /// Per field position, the last name written there and its rendering
     /// (`,"name":`; no comma first): rows of one query repeat their names.
     names: Vec<(Box<str>, Box<[u8]>)>,
+    /// Per field position, the engine's name whose rendering `names` holds
+    /// there, kept alive so that the same allocation means the same name:
+    /// rows from the engine share their names, so the sink compares pointers,
+    /// not text.
+    shared: Vec<Option<Arc<str>>>,
 }
 
 impl RowWriter {
@@ -77,6 +84,28 @@ impl RowWriter {
             Some(slot) => *slot = entry,
             None => self.names.push(entry),
         }
+        if let Some(shared) = self.shared.get_mut(at) {
+            *shared = None;
+        }
+    }
+
+    /// [`RowWriter::name`] of an engine row's field name: the same `Arc` as
+    /// last time at this position is the same name, its rendering reused
+    /// without comparing text.
+    fn shared_name(&mut self, name: &Arc<str>) {
+        let at = self.fields;
+        if let (Some(Some(last)), Some((_, rendered))) = (self.shared.get(at), self.names.get(at))
+            && Arc::ptr_eq(last, name)
+        {
+            self.fields += 1;
+            self.buf.extend_from_slice(rendered);
+            return;
+        }
+        self.name(name);
+        if self.shared.len() <= at {
+            self.shared.resize(at + 1, None);
+        }
+        self.shared[at] = Some(name.clone());
     }
 
     /// A string field.
@@ -88,16 +117,36 @@ impl RowWriter {
     /// An integer field.
     pub fn int(&mut self, name: &str, v: i64) {
         self.name(name);
+        self.put_int(v);
+    }
+
+    /// A float field (six decimals).
+    pub fn float(&mut self, name: &str, v: f64) {
+        self.name(name);
+        self.put_float(v);
+    }
+
+    /// An engine value.
+    pub fn value(&mut self, name: &str, v: &Value) {
+        self.name(name);
+        self.put_value(v);
+    }
+
+    /// An engine row's field.
+    pub fn field(&mut self, name: &Arc<str>, v: &Value) {
+        self.shared_name(name);
+        self.put_value(v);
+    }
+
+    fn put_int(&mut self, v: i64) {
         if v < 0 {
             self.buf.push(b'-');
         }
         push_decimal(&mut self.buf, v.unsigned_abs(), 1);
     }
 
-    /// A float field (six decimals).
-    pub fn float(&mut self, name: &str, v: f64) {
+    fn put_float(&mut self, v: f64) {
         use std::io::Write;
-        self.name(name);
         let micros = (v * 1e6).round();
         if !micros.is_finite() || micros.abs() >= 9e18 {
             let _ = write!(self.buf, "{v}");
@@ -113,24 +162,14 @@ impl RowWriter {
         push_decimal(&mut self.buf, n % 1_000_000, 6);
     }
 
-    /// An engine value.
-    pub fn value(&mut self, name: &str, v: &Value) {
+    fn put_value(&mut self, v: &Value) {
         match v {
-            Value::Null => {
-                self.name(name);
-                self.buf.extend_from_slice(b"null");
-            }
-            Value::Bool(b) => {
-                self.name(name);
-                self.buf.extend_from_slice(if *b { b"true" } else { b"false" });
-            }
-            Value::Int(i) => self.int(name, *i),
-            Value::Float(f) => self.float(name, *f),
-            Value::String(s) => self.str(name, s),
-            other => {
-                self.name(name);
-                oort_operators::value::write_json(&mut self.buf, other);
-            }
+            Value::Null => self.buf.extend_from_slice(b"null"),
+            Value::Bool(b) => self.buf.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Int(i) => self.put_int(*i),
+            Value::Float(f) => self.put_float(*f),
+            Value::String(s) => write_str(&mut self.buf, s),
+            other => oort_operators::value::write_json(&mut self.buf, other),
         }
     }
 
@@ -250,17 +289,35 @@ impl Checksum {
     pub fn add_values<'a>(&mut self, w: &mut RowWriter, fields: impl Iterator<Item = (&'a str, &'a Value)>) {
         w.begin();
         for (name, v) in fields {
-            if let Value::Int(i) = v {
-                match name {
-                    "c" => self.sum_c += i,
-                    "h" => self.sum_h += i,
-                    _ => {}
-                }
-            }
+            self.note_figures(name, v);
             w.value(name, v);
         }
         let bytes = w.end();
         self.add_row(bytes);
+    }
+
+    /// Adds an engine result row (as [`Checksum::add_values`], its names
+    /// compared by pointer: see [`RowWriter::field`]).
+    pub fn add_fields(&mut self, w: &mut RowWriter, row: &[(Arc<str>, Value)]) {
+        w.begin();
+        for (name, v) in row {
+            self.note_figures(name, v);
+            w.field(name, v);
+        }
+        let bytes = w.end();
+        self.add_row(bytes);
+    }
+
+    /// Picks up WORKLOAD.md's check figures: integer fields `c` and `h`.
+    #[inline]
+    fn note_figures(&mut self, name: &str, v: &Value) {
+        if let Value::Int(i) = v {
+            match name {
+                "c" => self.sum_c += i,
+                "h" => self.sum_h += i,
+                _ => {}
+            }
+        }
     }
 
     /// Merges another partial checksum.
@@ -359,6 +416,52 @@ mod tests {
     }
 
     /// The hash steps eight bytes at a time: the same as one at a time.
+    #[test]
+    fn engine_rows_render_as_rows_of_text_names_do() {
+        let (a, b) = (Arc::<str>::from("a"), Arc::<str>::from("b"));
+        let other_a = Arc::<str>::from("a");
+        // (names by Arc, or by text when None), want.
+        let rows: Vec<(Vec<(Option<Arc<str>>, &str, Value)>, &str)> = vec![
+            (
+                vec![(Some(a.clone()), "a", Value::Int(1)), (Some(b.clone()), "b", Value::Float(2.5))],
+                r#"{"a":1,"b":2.500000}"#,
+            ),
+            (vec![(Some(a.clone()), "a", Value::Int(2)), (Some(b.clone()), "b", Value::Null)], r#"{"a":2,"b":null}"#),
+            // A text name at a position an Arc held: the Arc must not reuse it.
+            (vec![(None, "z", Value::Int(3))], r#"{"z":3}"#),
+            (vec![(Some(a.clone()), "a", Value::Int(4))], r#"{"a":4}"#),
+            // Another Arc of the same text; then the names swapped.
+            (
+                vec![(Some(other_a.clone()), "a", Value::Int(5)), (Some(b.clone()), "b", Value::str("s"))],
+                r#"{"a":5,"b":"s"}"#,
+            ),
+            (
+                vec![(Some(b.clone()), "b", Value::Int(6)), (Some(a.clone()), "a", Value::Bool(true))],
+                r#"{"b":6,"a":true}"#,
+            ),
+            (vec![(None, "b", Value::Int(7)), (Some(a.clone()), "a", Value::Int(8))], r#"{"b":7,"a":8}"#),
+        ];
+        let mut w = RowWriter::default();
+        for round in 0..2 {
+            for (row, want) in &rows {
+                let (mut by_fields, mut by_text) = (Checksum::default(), Checksum::default());
+                let engine_row: Vec<(Arc<str>, Value)> =
+                    row.iter().map(|(n, t, v)| (n.clone().unwrap_or_else(|| Arc::from(*t)), v.clone())).collect();
+                w.begin();
+                for (n, t, v) in row {
+                    match n {
+                        Some(n) => w.field(n, v),
+                        None => w.value(t, v),
+                    }
+                }
+                assert_eq!(String::from_utf8_lossy(w.end()), *want, "round {round}");
+                by_fields.add_fields(&mut w, &engine_row);
+                by_text.add_values(&mut w, engine_row.iter().map(|(k, v)| (&**k, v)));
+                assert_eq!(by_fields, by_text, "{want}");
+            }
+        }
+    }
+
     #[test]
     fn fnv_of_every_length_is_byte_by_byte_fnv() {
         let text: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37)).collect();

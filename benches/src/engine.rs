@@ -205,7 +205,7 @@ fn spawn_sink(
                 }
                 batch_rows += rows.len() as u64;
                 for row in rows {
-                    checksum.add_values(&mut w, row.iter().map(|(k, v)| (&**k, v)));
+                    checksum.add_fields(&mut w, row);
                     if show > 0 {
                         show -= 1;
                         eprintln!("{}", String::from_utf8_lossy(w.last()));
