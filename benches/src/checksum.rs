@@ -420,8 +420,9 @@ mod tests {
     fn engine_rows_render_as_rows_of_text_names_do() {
         let (a, b) = (Arc::<str>::from("a"), Arc::<str>::from("b"));
         let other_a = Arc::<str>::from("a");
-        // (names by Arc, or by text when None), want.
-        let rows: Vec<(Vec<(Option<Arc<str>>, &str, Value)>, &str)> = vec![
+        // Fields: the name by Arc (or by text when None), its text, the value.
+        type Field<'a> = (Option<Arc<str>>, &'a str, Value);
+        let rows: Vec<(Vec<Field>, &str)> = vec![
             (
                 vec![(Some(a.clone()), "a", Value::Int(1)), (Some(b.clone()), "b", Value::Float(2.5))],
                 r#"{"a":1,"b":2.500000}"#,
