@@ -415,7 +415,6 @@ mod tests {
         }
     }
 
-    /// The hash steps eight bytes at a time: the same as one at a time.
     #[test]
     fn engine_rows_render_as_rows_of_text_names_do() {
         let (a, b) = (Arc::<str>::from("a"), Arc::<str>::from("b"));
@@ -463,6 +462,7 @@ mod tests {
         }
     }
 
+    /// The hash steps eight bytes at a time: the same as one at a time.
     #[test]
     fn fnv_of_every_length_is_byte_by_byte_fnv() {
         let text: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37)).collect();

@@ -66,6 +66,15 @@ pub fn this_thread_cpu_seconds() -> f64 {
 /// name added up): `of` reads it from the named file of the thread's
 /// `/proc/self/task/<tid>/` folder.
 fn by_thread(file: &str, of: impl Fn(&str) -> Option<f64>) -> std::collections::BTreeMap<String, f64> {
+    by_thread_with(file, of, |sum, v| *sum += v)
+}
+
+/// [`by_thread`] of any figure, added up by `add`.
+fn by_thread_with<T: Default>(
+    file: &str,
+    of: impl Fn(&str) -> Option<T>,
+    add: impl Fn(&mut T, T),
+) -> std::collections::BTreeMap<String, T> {
     let mut out = std::collections::BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
     for task in tasks.flatten() {
@@ -75,7 +84,7 @@ fn by_thread(file: &str, of: impl Fn(&str) -> Option<f64>) -> std::collections::
             continue;
         };
         if let Some(v) = of(&text) {
-            *out.entry(comm.trim().to_string()).or_insert(0.0) += v;
+            add(out.entry(comm.trim().to_string()).or_default(), v);
         }
     }
     out
@@ -216,25 +225,20 @@ pub fn round(x: f64, d: i32) -> f64 {
     (x * p).round() / p
 }
 
-/// Each thread name's time on a CPU and time waiting for one (ns, the first
-/// two fields of `/proc/self/task/*/schedstat`, threads of one name added up).
+/// Each thread name's seconds on a CPU and waiting for one (the first two
+/// fields of `/proc/self/task/*/schedstat`, in ns; one read per thread).
 fn thread_schedstat() -> std::collections::BTreeMap<String, (f64, f64)> {
-    let mut out = std::collections::BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let (Ok(comm), Ok(text)) =
-            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("schedstat")))
-        else {
-            continue;
-        };
-        let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().unwrap_or(0.0));
-        let (on_cpu, waiting) = (fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0));
-        let e = out.entry(comm.trim().to_string()).or_insert((0.0, 0.0));
-        e.0 += on_cpu;
-        e.1 += waiting;
-    }
-    out
+    by_thread_with(
+        "schedstat",
+        |stat| {
+            let mut ns = stat.split_whitespace().map(|f| f.parse::<f64>().unwrap_or(0.0) / 1e9);
+            Some((ns.next()?, ns.next()?))
+        },
+        |sum, (on_cpu, waiting)| {
+            sum.0 += on_cpu;
+            sum.1 += waiting;
+        },
+    )
 }
 
 /// A timeline of one run, by thread: every `step`, the share of that step
@@ -260,12 +264,12 @@ impl Timeline {
             while running.load(Ordering::Relaxed) {
                 std::thread::sleep(step);
                 let (now, at) = (thread_schedstat(), Instant::now());
-                let span_ns = at.duration_since(last_at).as_nanos().max(1) as f64;
+                let span_s = at.duration_since(last_at).as_secs_f64().max(1e-9);
                 let mut line = format!("{:7.1} ms {}", t0.elapsed().as_secs_f64() * 1e3, progress());
                 let mut total = 0.0;
                 for (name, (cpu, wait)) in &now {
                     let (cpu0, wait0) = last.get(name).copied().unwrap_or((0.0, 0.0));
-                    let (cpu, wait) = ((cpu - cpu0) / span_ns * 100.0, (wait - wait0) / span_ns * 100.0);
+                    let (cpu, wait) = ((cpu - cpu0) / span_s * 100.0, (wait - wait0) / span_s * 100.0);
                     total += cpu;
                     if cpu >= 1.0 || wait >= 1.0 {
                         line.push_str(&format!(" | {name} {cpu:3.0}/{wait:3.0}"));
