@@ -287,22 +287,28 @@ impl Checksum {
     /// Adds an engine row: writes it canonically with `w`, hashes it and
     /// picks up `c` and `h`.
     pub fn add_values<'a>(&mut self, w: &mut RowWriter, fields: impl Iterator<Item = (&'a str, &'a Value)>) {
-        w.begin();
-        for (name, v) in fields {
-            self.note_figures(name, v);
-            w.value(name, v);
-        }
-        let bytes = w.end();
-        self.add_row(bytes);
+        self.add_written(w, fields, |w, name, v| w.value(name, v));
     }
 
     /// Adds an engine result row (as [`Checksum::add_values`], its names
     /// compared by pointer: see [`RowWriter::field`]).
     pub fn add_fields(&mut self, w: &mut RowWriter, row: &[(Arc<str>, Value)]) {
+        self.add_written(w, row.iter().map(|(name, v)| (name, v)), |w, name, v| w.field(name, v));
+    }
+
+    /// One row whose fields `write` writes with `w`: hashed, and its figures
+    /// picked up.
+    #[inline]
+    fn add_written<'a, N: AsRef<str>>(
+        &mut self,
+        w: &mut RowWriter,
+        fields: impl Iterator<Item = (N, &'a Value)>,
+        write: impl Fn(&mut RowWriter, N, &Value),
+    ) {
         w.begin();
-        for (name, v) in row {
-            self.note_figures(name, v);
-            w.field(name, v);
+        for (name, v) in fields {
+            self.note_figures(name.as_ref(), v);
+            write(w, name, v);
         }
         let bytes = w.end();
         self.add_row(bytes);
