@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod eval;
+pub mod field_names;
 pub mod functions;
 pub mod inline_str;
 pub mod join;

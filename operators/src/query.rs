@@ -72,8 +72,9 @@ impl Projector {
         let names: Vec<Arc<str>> = items
             .iter()
             .map(|i| match i {
-                ProjectItem::Expr { name, .. } => Arc::from(name.as_str()),
-                ProjectItem::Wildcard { .. } => Arc::from("*"),
+                // Shared with the other workers' projectors (see `field_names`).
+                ProjectItem::Expr { name, .. } => crate::field_names::intern(name),
+                ProjectItem::Wildcard { .. } => crate::field_names::intern("*"),
             })
             .collect();
         let plain = items.iter().all(|i| {
