@@ -142,6 +142,8 @@ pub struct EngineResult {
     pub complete: bool,
     /// Latencies (µs) of a latency run.
     pub latency: Option<Histogram<u64>>,
+    /// When the first event went in and when the run ended (`secs` apart).
+    pub span: (Instant, Instant),
 }
 
 impl EngineResult {
@@ -349,6 +351,18 @@ fn window_latencies(closes: &[Instant], emissions: &[Instant], closers_at: Insta
 
 /// Runs `spec` over `input`. `broker` is required for the MQTT feed.
 pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: bool) -> anyhow::Result<EngineResult> {
+    run_gated(spec, input, broker, progress_bar, None)
+}
+
+/// [`run`], feeding only once every party of `gate` is ready to (runs made
+/// side by side start their feeds together).
+pub fn run_gated(
+    spec: RunSpec,
+    input: &Input,
+    broker: Option<&Broker>,
+    progress_bar: bool,
+    gate: Option<&std::sync::Barrier>,
+) -> anyhow::Result<EngineResult> {
     let query = spec.query;
     let tokio_rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
@@ -439,6 +453,9 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     };
 
     // Feed.
+    if let Some(gate) = gate {
+        gate.wait();
+    }
     let started = Instant::now();
     let mut closes = Vec::new();
     // CPU seconds and timeslices of the memory feed's thread, which ends
@@ -575,7 +592,8 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
     let outcome = sink.join().map_err(|_| anyhow!("sink thread panicked"))??;
     let last_out = progress.start + Duration::from_nanos(progress.last_out_ns.load(Ordering::Relaxed));
     // The end is the last result out, or the last record in if nothing came out after it.
-    let secs = last_out.max(all_in).saturating_duration_since(started).as_secs_f64();
+    let ended = last_out.max(all_in);
+    let secs = ended.saturating_duration_since(started).as_secs_f64();
     let latency = match (spec.rate, query.window_hop_ms()) {
         (None, _) => None,
         (Some(_), None) => Some(outcome.latency),
@@ -593,6 +611,7 @@ pub fn run(spec: RunSpec, input: &Input, broker: Option<&Broker>, progress_bar: 
         exceptions,
         complete,
         latency,
+        span: (started, ended),
     })
 }
 

@@ -152,11 +152,14 @@ pub fn markdown(records: &[Json], header: &str) -> String {
         };
         // What two cores gave the floor in the same run: the ceiling of any scaling.
         let two_cores = two.and_then(|r| by_rounds(r, "floor_two_cores_vs_one"));
+        // What two one-worker engines side by side gave: the ceiling of any split of the rule.
+        let two_engines = two.and_then(|r| by_rounds(r, "engine_two_copies_vs_one"));
         let shown = format!(
-            "{}×{}{}",
+            "{}×{}{}{}",
             num(scale),
             rounds_note(two, "vs_one_worker_by_round"),
             two_cores.map_or(String::new(), |c| format!("; two floor copies at once: {}× one", num(Some(c)))),
+            two_engines.map_or(String::new(), |c| format!("; two one-worker engines at once: {}× one", num(Some(c)))),
         );
         bar_line(&mut out, &format!("{upper} 2 workers vs 1"), "≥ 1.7×", scale, shown, |m| m >= 1.7);
     }
@@ -484,7 +487,11 @@ mod tests {
                 "q2",
                 2,
                 3.2e6,
-                json!({"vs_one_worker_by_round": [1.5, 1.8, 1.6], "floor_two_cores_vs_one_by_round": [1.9, 1.7, 2.0]}),
+                json!({
+                    "vs_one_worker_by_round": [1.5, 1.8, 1.6],
+                    "floor_two_cores_vs_one_by_round": [1.9, 1.7, 2.0],
+                    "engine_two_copies_vs_one_by_round": [1.6, 1.7, 1.5],
+                }),
             ),
             // A report of single runs (no rounds) keeps working.
             tp("q3", 1, 2.0e6, json!({})),
@@ -502,7 +509,7 @@ mod tests {
             ),
             (
                 "Q2 2 workers vs 1",
-                "| Q2 2 workers vs 1 | ≥ 1.7× | 1.60× (median of 3 rounds: 1.50, 1.80, 1.60); two floor copies at once: 1.90× one | not met |",
+                "| Q2 2 workers vs 1 | ≥ 1.7× | 1.60× (median of 3 rounds: 1.50, 1.80, 1.60); two floor copies at once: 1.90× one; two one-worker engines at once: 1.60× one | not met |",
             ),
             (
                 "Q3 2 workers vs 1",

@@ -14,7 +14,8 @@
 use serde_json::{Value as Json, json};
 
 /// The fields kept round by round (`<field>_by_round`).
-pub const BY_ROUND: [&str; 4] = ["events_per_sec", "ratio_to_floor", "floor_events_per_sec", "floor_two_cores_vs_one"];
+pub const BY_ROUND: [&str; 5] =
+    ["events_per_sec", "ratio_to_floor", "floor_events_per_sec", "floor_two_cores_vs_one", "engine_two_copies_vs_one"];
 
 fn eps(r: &Json) -> Option<f64> {
     (r.get("kind").and_then(Json::as_str) == Some("throughput"))

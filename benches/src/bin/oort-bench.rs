@@ -20,7 +20,7 @@
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use oort_bench::checksum::Checksum;
-use oort_bench::engine::{self, Input, RunSpec};
+use oort_bench::engine::{self, EngineResult, Input, RunSpec};
 use oort_bench::floor::{self, FloorResult};
 use oort_bench::mqtt::{self, Broker};
 use oort_bench::queries::{Feed, Query};
@@ -178,6 +178,27 @@ fn floor_pair_of(query: Query, input: &Input, before: &FloorResult) -> Option<f6
         let pair = (runs[0].events + runs[1].events) as f64 / slowest;
         pair / alone
     })
+}
+
+/// What two workers could give at most, in the engine, on this machine
+/// right now: two one-worker engines run side by side, each over the whole
+/// input with its own feed and sink (nothing crosses between them; they
+/// start feeding together), against one such engine alone just before. A
+/// split of one rule over two workers does all of that plus its own
+/// crossing, so it cannot scale past this.
+fn engine_pair_of(spec: RunSpec, input: &Input) -> Option<f64> {
+    let one = RunSpec { workers: 1, ..spec };
+    let alone = engine::run(one, input, None, false).ok().filter(|r| r.complete)?;
+    let gate = std::sync::Barrier::new(2);
+    let runs: Vec<EngineResult> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            (0..2).map(|_| s.spawn(|| engine::run_gated(one, input, None, false, Some(&gate)))).collect();
+        handles.into_iter().filter_map(|h| h.join().ok()?.ok()).filter(|r| r.complete).collect()
+    });
+    let [a, b] = runs.as_slice() else { return None };
+    // From the first feed's start to the last result out of either.
+    let secs = a.span.1.max(b.span.1).saturating_duration_since(a.span.0.min(b.span.0)).as_secs_f64();
+    (secs > 0.0).then(|| ((a.events + b.events) as f64 / secs) / alone.events_per_sec().max(1e-9))
 }
 
 fn progress_wanted(json: bool) -> bool {
@@ -391,6 +412,9 @@ fn run_in(a: &RunArgs, dir: &Path) -> anyhow::Result<()> {
     let mut rec = measured_run(spec, &input, &floor, broker.as_ref(), progress_wanted(a.json))?;
     if let Some(x) = two_cores {
         rec["floor_two_cores_vs_one"] = json!(round(x, 2));
+        if let Some(e) = engine_pair_of(spec, &input) {
+            rec["engine_two_copies_vs_one"] = json!(round(e, 2));
+        }
     }
     print_record(&rec, a.json);
     Ok(())
