@@ -180,12 +180,13 @@ fn floor_pair_of(query: Query, input: &Input, before: &FloorResult) -> Option<f6
     })
 }
 
-/// What two workers could give at most, in the engine, on this machine
-/// right now: two one-worker engines run side by side, each over the whole
-/// input with its own feed and sink (nothing crosses between them; they
-/// start feeding together), against one such engine alone just before. A
-/// split of one rule over two workers does all of that plus its own
-/// crossing, so it cannot scale past this.
+/// What two workers could give, in the engine, on this machine right now:
+/// two one-worker engines run side by side, each over the whole input with
+/// its own feed and sink (nothing crosses between them; they start feeding
+/// together), against one such engine alone just before. A split of one
+/// rule over two workers does that work plus its own crossing, so it comes
+/// near this at best (a little above it is possible: each of its workers
+/// holds only half the keys' state).
 fn engine_pair_of(spec: RunSpec, input: &Input) -> Option<f64> {
     let one = RunSpec { workers: 1, ..spec };
     let alone = engine::run(one, input, None, false).ok().filter(|r| r.complete)?;
