@@ -7,7 +7,10 @@
 //!   CPU seconds, peak RSS, output rows, the output checksum, the floor's
 //!   events/s and the ratio. `--rate R` makes it a latency run (memory feed,
 //!   paced at R events/s: Q1 arrival → sink, Q2/Q3 window close → result).
-//!   Q5 takes `--rules` and `--seconds` and reports CPU % and RSS.
+//!   Q5 takes `--rules` and `--seconds` and reports CPU % and RSS. A
+//!   two-worker memory run also times two floor copies at once and two
+//!   one-worker engines at once, each against one alone
+//!   (`floor_two_cores_vs_one`, `engine_two_copies_vs_one`).
 //! - `oort-bench idle` — CPU and RSS of idle rules; `oort-bench server` —
 //!   the `oort` binary's start-to-ready time and idle RSS.
 //! - `oort-bench all` runs everything (the in-process throughput runs in
