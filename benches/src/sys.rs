@@ -108,9 +108,7 @@ pub fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
 /// ns; threads of one name added up): on a machine with fewer cores than
 /// busy threads, the time a thread lost to the others.
 pub fn thread_runqueue_seconds() -> std::collections::BTreeMap<String, f64> {
-    by_thread("schedstat", |stat| {
-        Some(stat.split_whitespace().nth(1).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0) / 1e9)
-    })
+    thread_schedstat().into_iter().map(|(name, (_, waiting))| (name, waiting)).collect()
 }
 
 /// Times each thread of this process was put on a CPU, by thread name

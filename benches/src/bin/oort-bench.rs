@@ -405,9 +405,8 @@ fn run_in(a: &RunArgs, dir: &Path) -> anyhow::Result<()> {
     let input = make_input(a.events, dir);
     let floor = floor_of(a.query, &input, 0);
     // Scaling runs also measure what two cores give on this machine now.
-    let two_cores = (a.workers > 1 && a.rate.is_none() && a.feed == Feed::Memory)
-        .then(|| floor_pair_of(a.query, &input, &floor))
-        .flatten();
+    let scaling = a.workers > 1 && a.rate.is_none() && a.feed == Feed::Memory;
+    let two_cores = scaling.then(|| floor_pair_of(a.query, &input, &floor)).flatten();
     let broker = match a.feed {
         Feed::Mqtt => Some(mqtt::start_broker(dir).map_err(|e| anyhow!("MQTT unavailable: {e}"))?),
         _ => None,
@@ -416,9 +415,9 @@ fn run_in(a: &RunArgs, dir: &Path) -> anyhow::Result<()> {
     let mut rec = measured_run(spec, &input, &floor, broker.as_ref(), progress_wanted(a.json))?;
     if let Some(x) = two_cores {
         rec["floor_two_cores_vs_one"] = json!(round(x, 2));
-        if let Some(e) = engine_pair_of(spec, &input) {
-            rec["engine_two_copies_vs_one"] = json!(round(e, 2));
-        }
+    }
+    if let Some(e) = scaling.then(|| engine_pair_of(spec, &input)).flatten() {
+        rec["engine_two_copies_vs_one"] = json!(round(e, 2));
     }
     print_record(&rec, a.json);
     Ok(())
