@@ -210,9 +210,30 @@ pub fn folds_where_decoded(shape: &PlanShape) -> bool {
     two_phase(shape) && two_phase_enabled()
 }
 
-/// The worker timely's exchange sends a record of hash `hash` to, among `peers`.
-pub(crate) fn exchange_target(hash: u64, peers: u64) -> u64 {
-    if peers.is_power_of_two() { hash & (peers - 1) } else { hash % peers }
+/// The worker timely's exchange sends a record to, by its hash, among a
+/// fixed number of workers: the choice between a mask and a division is
+/// made once (routing asks for every record).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExchangeTarget {
+    peers: u64,
+    /// `peers - 1` when `peers` is a power of two.
+    mask: Option<u64>,
+}
+
+impl ExchangeTarget {
+    pub(crate) fn new(peers: u64) -> Self {
+        let peers = peers.max(1);
+        Self { peers, mask: peers.is_power_of_two().then(|| peers - 1) }
+    }
+
+    /// The worker of a record of hash `hash`.
+    #[inline]
+    pub(crate) fn of(&self, hash: u64) -> u64 {
+        match self.mask {
+            Some(mask) => hash & mask,
+            None => hash % self.peers,
+        }
+    }
 }
 
 /// Whether the keyed parallel path can run this plan.
@@ -375,7 +396,7 @@ struct Route {
     keys: Vec<ScalarExpr>,
     /// The slot of the key when it is one column.
     column: Option<usize>,
-    peers: u64,
+    target: ExchangeTarget,
 }
 
 impl Route {
@@ -384,7 +405,7 @@ impl Route {
             [ScalarExpr::Column(c)] => Some(c.slot),
             _ => None,
         };
-        Self { keys, column, peers }
+        Self { keys, column, target: ExchangeTarget::new(peers) }
     }
 
     /// The hash the exchange routes `row` by; `buf` is scratch.
@@ -406,8 +427,9 @@ impl Route {
     }
 
     /// The worker timely's exchange sends `hash` to.
+    #[inline]
     fn target(&self, hash: u64) -> u64 {
-        exchange_target(hash, self.peers)
+        self.target.of(hash)
     }
 }
 
@@ -1627,7 +1649,7 @@ mod tests {
                 for peers in [2u64, 3, 4] {
                     let mut per = vec![0u32; peers as usize];
                     for k in 0..keys {
-                        per[exchange_target(string_key_hash(shape(k).as_bytes()), peers) as usize] += 1;
+                        per[ExchangeTarget::new(peers).of(string_key_hash(shape(k).as_bytes())) as usize] += 1;
                     }
                     // Within 4 standard deviations of a uniform draw.
                     let p = 1.0 / peers as f64;

@@ -81,7 +81,8 @@ pub struct KeyRouter {
     /// Global index of the process's first worker.
     first: usize,
     /// Workers of the whole computation (the exchange's targets).
-    peers: usize,
+    /// The worker the exchange sends a key hash to, among all workers.
+    target: keyed::ExchangeTarget,
     key: Vec<u8>,
 }
 
@@ -123,7 +124,7 @@ impl KeyRouter {
             slots: partition.slots.clone(),
             locals: locals.max(1),
             first,
-            peers: peers.max(1),
+            target: keyed::ExchangeTarget::new(peers as u64),
             key: Vec::new(),
         }
     }
@@ -172,7 +173,7 @@ impl KeyRouter {
     /// The local worker of a record whose key hashes to `hash`.
     #[inline]
     fn local_of(&self, hash: u64) -> usize {
-        let target = keyed::exchange_target(hash, self.peers as u64) as usize;
+        let target = self.target.of(hash) as usize;
         match target.checked_sub(self.first) {
             Some(local) if local < self.locals => local,
             _ => target % self.locals,

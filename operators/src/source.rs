@@ -144,6 +144,7 @@ impl RecordBlock {
     /// Splits the block by `owner` of each record's payload into `parts`
     /// blocks of the same buffer (record order kept within each); records
     /// whose owner is `parts` or more go to the last.
+    #[inline]
     fn split(&self, parts: usize, mut owner: impl FnMut(&[u8]) -> usize) -> Vec<RecordBlock> {
         let parts = parts.max(1);
         let mut out: Vec<RecordBlock> = (0..parts).map(|_| self.empty_like(part_capacity(self.len(), parts))).collect();
@@ -216,6 +217,7 @@ impl SourceBatch {
     /// batches of the same form (a block into blocks of its buffer), record
     /// order kept within each; records whose owner is `parts` or more go to
     /// the last.
+    #[inline]
     pub fn split(self, parts: usize, mut owner: impl FnMut(PayloadRef<'_>) -> usize) -> Vec<SourceBatch> {
         let parts = parts.max(1);
         match self {
