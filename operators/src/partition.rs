@@ -80,8 +80,8 @@ pub struct KeyRouter {
     locals: usize,
     /// Global index of the process's first worker.
     first: usize,
-    /// Workers of the whole computation (the exchange's targets).
-    /// The worker the exchange sends a key hash to, among all workers.
+    /// The worker the exchange sends a key hash to, among the workers of
+    /// the whole computation.
     target: keyed::ExchangeTarget,
     key: Vec<u8>,
 }
