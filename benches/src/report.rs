@@ -150,9 +150,11 @@ pub fn markdown(records: &[Json], header: &str) -> String {
             (None, Some(a), Some(b)) => Some(b / a),
             _ => None,
         };
-        // What two cores gave the floor in the same run: the ceiling of any scaling.
+        // What two cores gave the floor in the same run (a yardstick, not a ceiling:
+        // timed at another moment, and single rounds of a split have come out above it).
         let two_cores = two.and_then(|r| by_rounds(r, "floor_two_cores_vs_one"));
-        // What two one-worker engines side by side gave: the ceiling of any split of the rule.
+        // What two one-worker engines side by side gave: what a split of the rule
+        // comes near when splitting costs nothing (a yardstick too, not a ceiling).
         let two_engines = two.and_then(|r| by_rounds(r, "engine_two_copies_vs_one"));
         let shown = format!(
             "{}×{}{}{}",

@@ -168,7 +168,8 @@ fn floor_of(query: Query, input: &Input, rules: usize) -> FloorResult {
 /// How much two cores of this machine give over one, right now: the floor
 /// run on two threads at once (each over the whole input, nothing shared)
 /// against the floor alone, timed just before and just after (the machine's
-/// speed drifts). Two workers cannot scale past this.
+/// speed drifts). A yardstick for the two-worker run, not a ceiling: that run
+/// is timed at another moment, and its workers hold half the keys' state each.
 fn floor_pair_of(query: Query, input: &Input, before: &FloorResult) -> Option<f64> {
     let runs: Vec<FloorResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2).map(|_| s.spawn(|| floor_of(query, input, 0))).collect();
