@@ -55,7 +55,7 @@ use crate::window_kinds::{RowPanes, RowSignals, WindowKindState, new_state};
 use oort_compiler::plan::{
     AggregateCall, LogicalPlan, ProjectItem, RulePlan, ScalarExpr, SortKey, WindowKind, WindowSpec,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::Scope;
@@ -258,8 +258,71 @@ impl Admission {
     }
 }
 
-/// Rows waiting for the frontier to pass their time, with a capability there.
-type Pending = BTreeMap<Time, (Capability<Time>, Vec<(usize, Row)>)>;
+/// Rows waiting for the frontier to pass their time: kept in arrival order
+/// and put in time order (stably, so arrival order holds within a time)
+/// before any is taken. Rows mostly come in time order, so this seldom
+/// sorts, and a row costs a push rather than an ordered map's entry (an
+/// event-time row is nearly always a millisecond of its own).
+#[derive(Default)]
+struct Pending {
+    rows: VecDeque<(Time, usize, Row)>,
+    /// Some row came before one of a later time.
+    unsorted: bool,
+}
+
+impl Pending {
+    fn push(&mut self, at: Time, source: usize, row: Row) {
+        if self.rows.back().is_some_and(|(t, ..)| *t > at) {
+            self.unsorted = true;
+        }
+        self.rows.push_back((at, source, row));
+    }
+
+    /// The earliest pending time.
+    fn first_time(&mut self) -> Option<Time> {
+        if self.unsorted {
+            self.rows.make_contiguous().sort_by_key(|(t, ..)| *t);
+            self.unsorted = false;
+        }
+        self.rows.front().map(|(t, ..)| *t)
+    }
+
+    /// The next row of time `t` ([`Pending::first_time`] first).
+    fn pop_at(&mut self, t: Time) -> Option<(usize, Row)> {
+        if self.rows.front().is_some_and(|(at, ..)| *at == t) {
+            self.rows.pop_front().map(|(_, source, row)| (source, row))
+        } else {
+            None
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.unsorted = false;
+    }
+}
+
+/// Ensures `hold` is a capability at or before `at` (taken from the input
+/// capability `cap`): one capability covers all of an operator's pending
+/// rows. A capability per pending time cost timely's progress tracking a
+/// change to sort and an antichain to rebuild for nearly every event-time
+/// row (each row its own millisecond): over half of a windowed join's CPU.
+fn cover(hold: &mut Option<Capability<Time>>, at: Time, make: impl FnOnce(&Time) -> Capability<Time>) {
+    if hold.as_ref().is_none_or(|h| *h.time() > at) {
+        *hold = Some(make(&at));
+    }
+}
+
+/// Moves `hold` up to `first`, the earliest pending time, once rows have
+/// left (done once per activation, not per time released); drops it when
+/// nothing waits.
+fn follow(hold: &mut Option<Capability<Time>>, first: Option<Time>) {
+    match (first, hold.as_mut()) {
+        (None, _) => *hold = None,
+        (Some(t), Some(h)) if *h.time() < t => h.downgrade(&t),
+        _ => {}
+    }
+}
 
 /// The window operator: rows in time order through the kind's state machine,
 /// deadlines fired when the frontier reaches them, tables kept beside.
@@ -278,7 +341,9 @@ fn window_operator<'s>(
             // at the next deadline; `None` when nothing is pending.
             let mut hold: Option<Capability<Time>> = state.needs_start().then_some(initial);
             let mut started = !state.needs_start();
-            let mut pending: Pending = BTreeMap::new();
+            let mut pending = Pending::default();
+            // At or before the earliest pending row's time while any waits.
+            let mut rows_hold: Option<Capability<Time>> = None;
             let mut panes = Vec::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
@@ -291,11 +356,8 @@ fn window_operator<'s>(
                                 } else {
                                     *cap.time()
                                 };
-                                pending
-                                    .entry(at)
-                                    .or_insert_with(|| (cap.delayed(&at, output.output_index()), Vec::new()))
-                                    .1
-                                    .push((source, row));
+                                cover(&mut rows_hold, at, |t| cap.delayed(t, output.output_index()));
+                                pending.push(at, source, row);
                             }
                         }
                     }
@@ -303,6 +365,7 @@ fn window_operator<'s>(
                 // The input closed: the rule stops; nothing is flushed.
                 let Some(front) = frontier.frontier().iter().min().copied() else {
                     hold = None;
+                    rows_hold = None;
                     pending.clear();
                     return;
                 };
@@ -315,22 +378,36 @@ fn window_operator<'s>(
                     return;
                 }
                 loop {
-                    let next_row = pending.first_key_value().map(|(t, _)| *t).filter(|t| *t < front);
+                    let next_row = pending.first_time().filter(|t| *t < front);
                     let deadline = state.next_deadline().filter(|d| time::of_ms(*d) <= front);
                     match (next_row, deadline) {
                         (None, None) => break,
                         (Some(row_time), Some(d)) if time::of_ms(d) > row_time => {
-                            if let Some((cap, events)) =
-                                run_rows(&mut pending, &mut admission, &mut tables, state.as_mut(), &mut hold, front)
-                            {
-                                output.session(&cap).give_iterator(events.into_iter());
+                            let held = rows_hold.as_ref();
+                            if let Some((cap, events)) = run_rows(
+                                &mut pending,
+                                held,
+                                &mut admission,
+                                &mut tables,
+                                state.as_mut(),
+                                &mut hold,
+                                front,
+                            ) {
+                                output.session(cap).give_iterator(events.into_iter());
                             }
                         }
                         (Some(_), None) => {
-                            if let Some((cap, events)) =
-                                run_rows(&mut pending, &mut admission, &mut tables, state.as_mut(), &mut hold, front)
-                            {
-                                output.session(&cap).give_iterator(events.into_iter());
+                            let held = rows_hold.as_ref();
+                            if let Some((cap, events)) = run_rows(
+                                &mut pending,
+                                held,
+                                &mut admission,
+                                &mut tables,
+                                state.as_mut(),
+                                &mut hold,
+                                front,
+                            ) {
+                                output.session(cap).give_iterator(events.into_iter());
                             }
                         }
                         (_, Some(d)) => {
@@ -351,24 +428,28 @@ fn window_operator<'s>(
                     }
                 }
                 retarget(&mut hold, None, state.as_ref(), front);
+                follow(&mut rows_hold, pending.first_time());
             }
         },
     )
 }
 
-/// Processes the earliest batch of pending rows: the capability to emit at and what to emit.
-fn run_rows(
+/// Processes the earliest batch of pending rows: the capability to emit at
+/// (`rows_hold`, which covers them) and what to emit.
+fn run_rows<'c>(
     pending: &mut Pending,
+    rows_hold: Option<&'c Capability<Time>>,
     admission: &mut Admission,
     tables: &mut TableStore,
     state: &mut dyn WindowKindState,
     hold: &mut Option<Capability<Time>>,
     front: Time,
-) -> Option<(Capability<Time>, Vec<WindowEvent>)> {
-    let (_, (cap, rows)) = pending.pop_first()?;
+) -> Option<(&'c Capability<Time>, Vec<WindowEvent>)> {
+    let cap = rows_hold?;
+    let t = pending.first_time()?;
     let mut events = Vec::new();
     let mut panes = Vec::new();
-    for (source, row) in rows {
+    while let Some((source, row)) = pending.pop_at(t) {
         if tables.is_table(source) {
             tables.update(Entry { source, row, memo: Vec::new() });
             continue;
@@ -378,9 +459,11 @@ fn run_rows(
             Ok(None) => {}
             Err(e) => events.push(WindowEvent::Error(e)),
         }
-        events.extend(pane_events(&mut panes, tables));
+        if !panes.is_empty() {
+            events.extend(pane_events(&mut panes, tables));
+        }
     }
-    retarget(hold, Some(&cap), state, front);
+    retarget(hold, Some(cap), state, front);
     Some((cap, events))
 }
 
@@ -787,7 +870,10 @@ pub fn event_time_order(items: ItemStream<'_>) -> ItemStream<'_> {
         ExchangePact::new(|_: &Item| 0u64),
         "EventTimeOrder",
         move |_cap, _info| {
-            let mut pending: BTreeMap<u64, (Capability<Time>, Vec<Item>)> = BTreeMap::new();
+            // By event time: each item's release time and the items.
+            let mut pending: BTreeMap<u64, (Time, Vec<Item>)> = BTreeMap::new();
+            // At or before every pending item's release time while any waits.
+            let mut hold: Option<Capability<Time>> = None;
             move |(input, frontier), output| {
                 input.for_each_time(|cap, data| {
                     for batch in data {
@@ -798,21 +884,82 @@ pub fn event_time_order(items: ItemStream<'_>) -> ItemStream<'_> {
                             };
                             // Released once the watermark reaches the row's time.
                             let t = time::of_ms(ts).max(*cap.time());
-                            let e = pending
-                                .entry(ts)
-                                .or_insert_with(|| (cap.delayed(&t, output.output_index()), Vec::new()));
+                            let e = pending.entry(ts).or_insert_with(|| (t, Vec::new()));
+                            cover(&mut hold, e.0, |t| cap.delayed(&(*t).max(*cap.time()), output.output_index()));
                             e.1.push(item);
                         }
                     }
                 });
+                let Some(cap) = hold.as_mut() else { return };
+                let mut session = output.session(cap);
                 while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(&entry.get().0.time().clone()) {
+                    if frontier.less_equal(&entry.get().0) {
                         break;
                     }
-                    let (_, (cap, items)) = entry.remove_entry();
-                    output.session(&cap).give_iterator(items.into_iter());
+                    let (_, (_, items)) = entry.remove_entry();
+                    session.give_iterator(items.into_iter());
+                }
+                drop(session);
+                // Up to the earliest event time left: at or before every
+                // release time left (a late item's is later, its arrival's).
+                match pending.keys().next() {
+                    None => hold = None,
+                    Some(ts) if *cap.time() < time::of_ms(*ts) => cap.downgrade(&time::of_ms(*ts)),
+                    Some(_) => {}
                 }
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ts: u64) -> Row {
+        Row { slots: vec![Value::Int(ts as i64)], meta: None, ts }
+    }
+
+    /// Takes every pending row, time by time, as `(time, source)`.
+    fn drain(p: &mut Pending) -> Vec<(Time, usize)> {
+        let mut out = Vec::new();
+        while let Some(t) = p.first_time() {
+            while let Some((source, _)) = p.pop_at(t) {
+                out.push((t, source));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn pending_rows_leave_in_time_order_and_in_arrival_order_within_a_time() {
+        // (arrival: time, source) → the order they are taken in.
+        let cases: &[(&[(Time, usize)], &[(Time, usize)])] = &[
+            (&[(1, 0), (2, 1), (3, 0)], &[(1, 0), (2, 1), (3, 0)]),
+            (&[(3, 0), (1, 1), (3, 1), (2, 0), (1, 0)], &[(1, 1), (1, 0), (2, 0), (3, 0), (3, 1)]),
+            (&[(5, 1), (5, 0), (5, 2)], &[(5, 1), (5, 0), (5, 2)]),
+        ];
+        for (arrivals, taken) in cases {
+            let mut p = Pending::default();
+            for &(t, source) in *arrivals {
+                p.push(t, source, row(t));
+            }
+            assert_eq!(drain(&mut p), *taken, "arrivals {arrivals:?}");
+        }
+    }
+
+    #[test]
+    fn a_later_push_goes_into_order_with_what_is_left() {
+        let mut p = Pending::default();
+        p.push(4, 0, row(4));
+        p.push(6, 0, row(6));
+        assert_eq!(p.first_time(), Some(4));
+        assert!(p.pop_at(4).is_some());
+        assert!(p.pop_at(4).is_none(), "only rows of the time asked for");
+        p.push(5, 1, row(5));
+        assert_eq!(drain(&mut p), vec![(5, 1), (6, 0)]);
+        p.push(1, 0, row(1));
+        p.clear();
+        assert_eq!(p.first_time(), None);
+    }
 }
