@@ -57,13 +57,26 @@ pub fn join_pane(
     g: GroupContext,
 ) -> Result<Vec<JoinedRow>, Arc<str>> {
     let of = |source: usize| rows.iter().filter(move |e| e.source == source);
-    let mut acc: Vec<JoinedRow> = of(from).map(|e| (e.row.clone(), e.memo.clone())).collect();
-    for step in steps {
+    let step_error = |e: String| Arc::from(format!("run Join error: {e}"));
+    // The FROM rows are read in place: an inner join copies only the ones
+    // that meet a row of the joined input.
+    let firsts: Vec<LeftRow<'_>> = of(from).map(|e| (&e.row, &e.memo)).collect();
+    let Some((first, rest)) = steps.split_first() else {
+        return Ok(firsts.into_iter().map(|(r, m)| (r.clone(), m.clone())).collect());
+    };
+    let rights: Vec<&Entry> = of(first.right).collect();
+    let mut acc = join_step(ev, plan, &firsts, &rights, first, g).map_err(step_error)?;
+    for step in rest {
         let rights: Vec<&Entry> = of(step.right).collect();
-        acc = join_step(ev, plan, acc, &rights, step, g).map_err(|e| Arc::from(format!("run Join error: {e}")))?;
+        let lefts: Vec<LeftRow<'_>> = acc.iter().map(|(r, m)| (r, m)).collect();
+        let next = join_step(ev, plan, &lefts, &rights, step, g).map_err(step_error)?;
+        acc = next;
     }
     Ok(acc)
 }
+
+/// A row joined so far, read in place.
+type LeftRow<'a> = (&'a Row, &'a Memo);
 
 fn merge(plan: &RulePlan, left: &Row, right: &Row, right_source: usize) -> Row {
     let mut row = left.clone();
@@ -88,26 +101,26 @@ fn matches(ev: &mut Evaluator, step: &JoinStep, merged: &Row, g: GroupContext) -
 fn join_step(
     ev: &mut Evaluator,
     plan: &RulePlan,
-    lefts: Vec<JoinedRow>,
+    lefts: &[LeftRow<'_>],
     rights: &[&Entry],
     step: &JoinStep,
     g: GroupContext,
 ) -> Result<Vec<JoinedRow>, String> {
     let mut out = Vec::new();
     if step.kind == JoinKind::Right {
-        return right_join(ev, plan, &lefts, rights, step, g, false);
+        return right_join(ev, plan, lefts, rights, step, g, false);
     }
     // A hash join meets each left row with the right rows of its key only;
     // the nested loop, with every right row.
     let index = if matches!(step.kind, JoinKind::Inner | JoinKind::Left) && !ev.has_analytics() {
         equi_key(plan, step).and_then(|(left_slot, right_slot)| {
-            KeyIndex::build(&lefts, left_slot, rights, right_slot).map(|index| (left_slot, index))
+            KeyIndex::build(lefts, left_slot, rights, right_slot).map(|index| (left_slot, index))
         })
     } else {
         None
     };
     let every: Vec<usize> = if index.is_none() { (0..rights.len()).collect() } else { Vec::new() };
-    for (left, memo) in &lefts {
+    for &(left, memo) in lefts {
         let candidates = match &index {
             Some((left_slot, index)) => index.candidates(left.slots.get(*left_slot)),
             None => &every,
@@ -125,7 +138,7 @@ fn join_step(
         }
     }
     if step.kind == JoinKind::Full {
-        out.extend(right_join(ev, plan, &lefts, rights, step, g, true)?);
+        out.extend(right_join(ev, plan, lefts, rights, step, g, true)?);
     }
     Ok(out)
 }
@@ -156,7 +169,7 @@ enum KeyIndex<'a> {
 }
 
 impl<'a> KeyIndex<'a> {
-    fn build(lefts: &[JoinedRow], left_slot: usize, rights: &[&'a Entry], right_slot: usize) -> Option<Self> {
+    fn build(lefts: &[LeftRow<'_>], left_slot: usize, rights: &[&'a Entry], right_slot: usize) -> Option<Self> {
         let left_keys = lefts.iter().map(|(r, _)| r.slots.get(left_slot));
         let right_keys = || rights.iter().map(|e| e.row.slots.get(right_slot));
         if left_keys.clone().chain(right_keys()).all(|v| matches!(v, Some(Value::String(_)))) {
@@ -195,7 +208,7 @@ impl<'a> KeyIndex<'a> {
 fn right_join(
     ev: &mut Evaluator,
     plan: &RulePlan,
-    lefts: &[JoinedRow],
+    lefts: &[LeftRow<'_>],
     rights: &[&Entry],
     step: &JoinStep,
     g: GroupContext,
@@ -204,7 +217,7 @@ fn right_join(
     let mut out = Vec::new();
     for right in rights {
         let mut joined = false;
-        for (left, memo) in lefts {
+        for &(left, memo) in lefts {
             let merged = merge(plan, left, &right.row, step.right);
             if matches(ev, step, &merged, g)? {
                 joined = true;
