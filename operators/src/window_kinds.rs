@@ -216,9 +216,7 @@ impl WindowKindState for FixedWindows {
             self.rows.retain(|e| e.ts() as i64 >= left);
             rows.extend(self.rows.iter().filter(|e| e.ts() < end).cloned());
         } else {
-            let (inside, later): (Vec<Entry>, Vec<Entry>) = self.rows.drain(..).partition(|e| e.ts() < end);
-            rows = inside;
-            self.rows = later;
+            rows = take_before(&mut self.rows, end);
         }
         let mut start = if self.overlapping { previous - self.hop as i64 } else { previous };
         if start <= 0 {
@@ -228,6 +226,25 @@ impl WindowKindState for FixedWindows {
         self.trigger_time = Some(end);
         self.next_end = Some(end + self.hop);
     }
+}
+
+/// Takes the rows of `rows` before `end` (in their order), leaving the
+/// others. Usually every buffered row is before the end (rows enter in time
+/// order and a window fires before any row of its end): the buffer itself
+/// is then handed over, and a new one made at its size, instead of both
+/// parts grown a push at a time.
+fn take_before(rows: &mut Vec<Entry>, end: u64) -> Vec<Entry> {
+    if rows.iter().all(|e| e.ts() < end) {
+        let size = rows.len();
+        return std::mem::replace(rows, Vec::with_capacity(size));
+    }
+    let mut inside = Vec::with_capacity(rows.len());
+    let mut later = Vec::with_capacity(rows.len());
+    for e in rows.drain(..) {
+        if e.ts() < end { inside.push(e) } else { later.push(e) }
+    }
+    *rows = later;
+    inside
 }
 
 /// Sliding windows: one window per triggering row, looking `size` back and `delay` ahead.
@@ -316,8 +333,7 @@ impl SessionWindows {
     }
 
     fn scan(&mut self, end: u64, out: &mut Vec<WindowPane>) {
-        let (inside, later): (Vec<Entry>, Vec<Entry>) = self.rows.drain(..).partition(|e| e.ts() < end);
-        self.rows = later;
+        let inside = take_before(&mut self.rows, end);
         out.push(WindowPane { range: Some((self.trigger_time, end)), rows: inside });
         self.trigger_time = end;
     }
