@@ -94,6 +94,32 @@ pub struct Evaluator {
     analytic_sites: Vec<FunctionCall>,
     /// Hit counters (updated by the operators that emit).
     pub hits: HitState,
+    /// What `*` expands to, worked out once: index 0 for all sources, `i + 1`
+    /// for source `i` (see [`WildcardLayout`]).
+    wildcards: Vec<Option<WildcardLayout>>,
+}
+
+/// The fields `*` (or `source.*`) expands to when no source involved keeps
+/// undeclared fields (a schemaless stream's rest object): each name once,
+/// in name order (the order of [`Evaluator::wildcard_object`]'s map), with
+/// the slots that may give its value in source order (an earlier source wins
+/// a name clash unless its value is null).
+type WildcardLayout = Vec<(Arc<str>, Vec<usize>)>;
+
+fn wildcard_layout(plan: &RulePlan, source: Option<usize>) -> Option<WildcardLayout> {
+    let mut by_name: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, s) in plan.sources.iter().enumerate() {
+        if source.is_some_and(|x| x != i) {
+            continue;
+        }
+        if s.rest_slot.is_some() {
+            return None;
+        }
+        for (j, def) in s.slots.iter().enumerate() {
+            by_name.entry(def.name.as_str()).or_default().push(s.offset + j);
+        }
+    }
+    Some(by_name.into_iter().map(|(name, slots)| (Arc::from(name), slots)).collect())
 }
 
 impl Evaluator {
@@ -117,7 +143,19 @@ impl Evaluator {
             }
         }
         let n = calls.len();
-        Self { plan, calls, memo: vec![None; n], memo_used: Vec::new(), analytic_sites, hits: HitState::default() }
+        let wildcards = std::iter::once(None)
+            .chain((0..plan.sources.len()).map(Some))
+            .map(|source| wildcard_layout(&plan, source))
+            .collect();
+        Self {
+            plan,
+            calls,
+            memo: vec![None; n],
+            memo_used: Vec::new(),
+            analytic_sites,
+            hits: HitState::default(),
+            wildcards,
+        }
     }
 
     /// The plan this evaluator serves.
@@ -409,7 +447,17 @@ impl Evaluator {
             ProjectItem::Wildcard { source } => *source,
             ProjectItem::Expr { .. } => return Vec::new(),
         };
-        self.wildcard_object(row, source).into_iter().map(|(k, v)| (Arc::from(k.as_str()), v)).collect()
+        let layout = self.wildcards.get(source.map_or(0, |i| i + 1)).and_then(Option::as_ref);
+        let Some(layout) = layout else {
+            return self.wildcard_object(row, source).into_iter().map(|(k, v)| (Arc::from(k.as_str()), v)).collect();
+        };
+        let mut out = Vec::with_capacity(layout.len());
+        for (name, slots) in layout {
+            if let Some(v) = slots.iter().filter_map(|s| row.slots.get(*s)).find(|v| !v.is_null()) {
+                out.push((name.clone(), v.clone()));
+            }
+        }
+        out
     }
 }
 

@@ -497,4 +497,40 @@ mod tests {
         let vs: Vec<Value> = keyed.rows().map(|e| e.row.slots[3].clone()).collect();
         assert_eq!(vs, vec![Value::str("b"), Value::str("c")]);
     }
+
+    #[test]
+    fn a_joined_rows_star_is_the_wildcard_objects_fields() {
+        // Both inputs declare `id` and `v`: the first input's value wins
+        // unless it is null; a null everywhere leaves the name out.
+        let p = Arc::new(plan());
+        let ev = Evaluator::new(p.clone());
+        let rows = [
+            [Value::Int(1), Value::str("a"), Value::Int(2), Value::str("b")],
+            [Value::Null, Value::str("a"), Value::Int(2), Value::Null],
+            [Value::Null, Value::Null, Value::Null, Value::str("b")],
+            [Value::Null, Value::Null, Value::Null, Value::Null],
+        ];
+        for slots in rows {
+            let row = Row { slots: slots.to_vec(), meta: None, ts: 0 };
+            for source in [None, Some(0), Some(1)] {
+                let fields = ev.wildcard_fields(&row, &oort_compiler::plan::ProjectItem::Wildcard { source });
+                let expected: Vec<(Arc<str>, Value)> =
+                    ev.wildcard_object(&row, source).into_iter().map(|(k, v)| (Arc::from(k.as_str()), v)).collect();
+                assert_eq!(fields, expected, "{slots:?} {source:?}");
+            }
+        }
+        // A source that keeps undeclared fields takes the general path.
+        let mut q = plan();
+        q.sources[1].rest_slot = Some(3);
+        let ev = Evaluator::new(Arc::new(q));
+        let mut rest = crate::value::Map::new();
+        rest.insert("extra".into(), Value::Int(7));
+        let row =
+            Row { slots: vec![Value::Int(1), Value::Null, Value::Int(2), Value::object(rest)], meta: None, ts: 0 };
+        let fields = ev.wildcard_fields(&row, &oort_compiler::plan::ProjectItem::Wildcard { source: None });
+        let expected: Vec<(Arc<str>, Value)> =
+            ev.wildcard_object(&row, None).into_iter().map(|(k, v)| (Arc::from(k.as_str()), v)).collect();
+        assert_eq!(fields, expected);
+        assert_eq!(fields.first().map(|(k, v)| (&**k, v)), Some(("extra", &Value::Int(7))));
+    }
 }

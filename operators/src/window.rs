@@ -545,7 +545,13 @@ impl GroupQuery {
             return Ok(pane.rows.into_iter().map(|e| (e.row, e.memo)).collect());
         }
         let plan = self.ev.plan().clone();
-        match join_pane(&mut self.ev, &plan, self.shape.from, &self.shape.joins, &pane.rows, base) {
+        let joined = join_pane(&mut self.ev, &plan, self.shape.from, &self.shape.joins, &pane.rows, base);
+        // The pane's rows were read, not kept: their slot vectors go back
+        // to this thread's decoders.
+        for entry in pane.rows {
+            crate::value::recycle_slots(entry.row.slots);
+        }
+        match joined {
             Ok(rows) if rows.is_empty() => Err(None),
             Ok(rows) => Ok(rows),
             Err(e) => Err(Some(Emission::Error(e))),
