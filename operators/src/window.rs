@@ -940,7 +940,8 @@ mod tests {
     #[test]
     fn pending_rows_leave_in_time_order_and_in_arrival_order_within_a_time() {
         // (arrival: time, source) → the order they are taken in.
-        let cases: &[(&[(Time, usize)], &[(Time, usize)])] = &[
+        type Taken = [(Time, usize)];
+        let cases: &[(&Taken, &Taken)] = &[
             (&[(1, 0), (2, 1), (3, 0)], &[(1, 0), (2, 1), (3, 0)]),
             (&[(3, 0), (1, 1), (3, 1), (2, 0), (1, 0)], &[(1, 1), (1, 0), (2, 0), (3, 0), (3, 1)]),
             (&[(5, 1), (5, 0), (5, 2)], &[(5, 1), (5, 0), (5, 2)]),
