@@ -94,9 +94,11 @@ pub struct Evaluator {
     analytic_sites: Vec<FunctionCall>,
     /// Hit counters (updated by the operators that emit).
     pub hits: HitState,
-    /// What `*` expands to, worked out once: index 0 for all sources, `i + 1`
-    /// for source `i` (see [`WildcardLayout`]).
-    wildcards: Vec<Option<WildcardLayout>>,
+    /// What `*` expands to, worked out on first use (an evaluator that never
+    /// expands one, or a rule among thousands that seldom gets a row, holds
+    /// none): index 0 for all sources, `i + 1` for source `i` (see
+    /// [`WildcardLayout`]).
+    wildcards: Vec<std::cell::OnceCell<Option<WildcardLayout>>>,
 }
 
 /// The fields `*` (or `source.*`) expands to when no source involved keeps
@@ -104,10 +106,11 @@ pub struct Evaluator {
 /// in name order (the order of [`Evaluator::wildcard_object`]'s map), with
 /// the slots that may give its value in source order (an earlier source wins
 /// a name clash unless its value is null).
-type WildcardLayout = Vec<(Arc<str>, Vec<usize>)>;
+type WildcardLayout = Vec<(Arc<str>, smallvec::SmallVec<[usize; 2]>)>;
 
 fn wildcard_layout(plan: &RulePlan, source: Option<usize>) -> Option<WildcardLayout> {
-    let mut by_name: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+    let mut by_name: std::collections::BTreeMap<&str, smallvec::SmallVec<[usize; 2]>> =
+        std::collections::BTreeMap::new();
     for (i, s) in plan.sources.iter().enumerate() {
         if source.is_some_and(|x| x != i) {
             continue;
@@ -143,10 +146,7 @@ impl Evaluator {
             }
         }
         let n = calls.len();
-        let wildcards = std::iter::once(None)
-            .chain((0..plan.sources.len()).map(Some))
-            .map(|source| wildcard_layout(&plan, source))
-            .collect();
+        let wildcards = (0..=plan.sources.len()).map(|_| std::cell::OnceCell::new()).collect();
         Self {
             plan,
             calls,
@@ -447,7 +447,10 @@ impl Evaluator {
             ProjectItem::Wildcard { source } => *source,
             ProjectItem::Expr { .. } => return Vec::new(),
         };
-        let layout = self.wildcards.get(source.map_or(0, |i| i + 1)).and_then(Option::as_ref);
+        let layout = self
+            .wildcards
+            .get(source.map_or(0, |i| i + 1))
+            .and_then(|cell| cell.get_or_init(|| wildcard_layout(&self.plan, source)).as_ref());
         let Some(layout) = layout else {
             return self.wildcard_object(row, source).into_iter().map(|(k, v)| (Arc::from(k.as_str()), v)).collect();
         };
