@@ -24,7 +24,8 @@
 //! (processing time) or the watermark (event time) reaches its end, and
 //! nothing but the frontier drives it. The operator holds one capability at
 //! the next deadline (or at the frontier while an event-time session waits
-//! for the watermark) and drops it when nothing is pending; a fired window's
+//! for the watermark) and drops it when nothing is pending, and one at the
+//! earliest row still waiting (not one per waiting time); a fired window's
 //! rows are handed on and dropped.
 //!
 //! Processing-time rows are timed by their arrival; event-time rows by their
