@@ -499,7 +499,11 @@ fn retarget(
         return;
     };
     match hold {
-        Some(h) if *h.time() <= want => h.downgrade(&want),
+        // Timely's `downgrade` makes a new capability and drops the old one
+        // even to the same time: two progress changes for nothing, and this
+        // runs for every released time.
+        Some(h) if *h.time() == want => {}
+        Some(h) if *h.time() < want => h.downgrade(&want),
         _ => {
             if let Some(c) = row_cap {
                 *hold = Some(c.delayed(&want.max(*c.time())));
