@@ -380,23 +380,12 @@ fn window_operator<'s>(
                 }
                 loop {
                     let next_row = pending.first_time().filter(|t| *t < front);
-                    let deadline = state.next_deadline().filter(|d| time::of_ms(*d) <= front);
+                    // A due deadline fires before the rows of its millisecond and later ones.
+                    let deadline = state
+                        .next_deadline()
+                        .filter(|d| time::of_ms(*d) <= front && next_row.is_none_or(|t| time::of_ms(*d) <= t));
                     match (next_row, deadline) {
                         (None, None) => break,
-                        (Some(row_time), Some(d)) if time::of_ms(d) > row_time => {
-                            let held = rows_hold.as_ref();
-                            if let Some((cap, events)) = run_rows(
-                                &mut pending,
-                                held,
-                                &mut admission,
-                                &mut tables,
-                                state.as_mut(),
-                                &mut hold,
-                                front,
-                            ) {
-                                output.session(cap).give_iterator(events.into_iter());
-                            }
-                        }
                         (Some(_), None) => {
                             let held = rows_hold.as_ref();
                             if let Some((cap, events)) = run_rows(
