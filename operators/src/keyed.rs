@@ -23,9 +23,11 @@
 //! row's millisecond and its timestamp; for hopping windows, the following
 //! ones while the row is inside their left edge).
 //!
-//! `KeyTag` keeps a row whose key hashes to its own worker on that worker
+//! `KeyTag` keeps a row whose key is its own worker's on that worker
 //! (through the pipeline, not the exchange's buffers) and sends only the
-//! others through the exchange. When the rule's input is key-partitioned
+//! others through the exchange. Which worker a key is folded on is the rule's
+//! [`KeyPlacement`]: keys given out in turn as they are first seen, on the
+//! workers of one process (by the key hash alone in a cluster). When the rule's input is key-partitioned
 //! ([`crate::partition`]), each worker decoded just the records of its own
 //! keys, so nearly every row stays on the core that decoded it.
 //!
@@ -86,6 +88,7 @@ use crate::eval::{Evaluator, GroupContext};
 use crate::functions::aggregate::{self, InlineAccumulator, PartialState};
 use crate::functions::{self, Accumulator};
 use crate::join::TableStore;
+use crate::key_placement::KeyPlacement;
 use crate::query::{Emission, OutRow, RenderError, where_error};
 use crate::render::{EmissionStream, ItemStream, Stream};
 use crate::source::Item;
@@ -210,30 +213,10 @@ pub fn folds_where_decoded(shape: &PlanShape) -> bool {
     two_phase(shape) && two_phase_enabled()
 }
 
-/// The worker timely's exchange sends a record to, by its hash, among a
-/// fixed number of workers: the choice between a mask and a division is
-/// made once (routing asks for every record).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ExchangeTarget {
-    peers: u64,
-    /// `peers - 1` when `peers` is a power of two.
-    mask: Option<u64>,
-}
-
-impl ExchangeTarget {
-    pub(crate) fn new(peers: u64) -> Self {
-        let peers = peers.max(1);
-        Self { peers, mask: peers.is_power_of_two().then(|| peers - 1) }
-    }
-
-    /// The worker of a record of hash `hash`.
-    #[inline]
-    pub(crate) fn of(&self, hash: u64) -> u64 {
-        match self.mask {
-            Some(mask) => hash & mask,
-            None => hash % self.peers,
-        }
-    }
+/// Whether several workers of this plan exchange its rows by GROUP BY key,
+/// and so place its keys ([`KeyPlacement`]).
+pub fn exchanges_by_key(plan: &Arc<RulePlan>) -> bool {
+    PlanShape::of(plan).is_ok_and(|shape| eligible(plan, &shape) && !folds_where_decoded(&shape))
 }
 
 /// Whether the keyed parallel path can run this plan.
@@ -341,12 +324,14 @@ impl Clock {
     }
 }
 
-/// Renders an [eligible] plan.
+/// Renders an [eligible] plan; `keys` places its GROUP BY keys on the
+/// workers (shared by all of them; by the key hash alone when `None`).
 pub fn render<'s>(
     scope: Scope<'s, Time>,
     plan: &Arc<RulePlan>,
     shape: &PlanShape,
     input: ItemStream<'s>,
+    keys: Option<Arc<KeyPlacement>>,
 ) -> Result<EmissionStream<'s>, RenderError> {
     let event_time = plan.options.is_event_time;
     let worker = scope.index();
@@ -355,12 +340,13 @@ pub fn render<'s>(
         .as_ref()
         .and_then(|w| Clock::new(&w.kind, w.unit, event_time))
         .ok_or_else(|| RenderError::Unsupported("keyed window: not a tumbling or hopping window".into()))?;
-    let (keys, aggs): (Vec<ScalarExpr>, Vec<AggregateCall>) = shape.aggregate.clone().unwrap_or_default();
+    let (group_keys, aggs): (Vec<ScalarExpr>, Vec<AggregateCall>) = shape.aggregate.clone().unwrap_or_default();
     // One worker folds every row itself: no key hash, no partial states.
     let alone = scope.peers() == 1;
     let two_phase = !alone && folds_where_decoded(shape);
     // Two-phase plans need no key hash either: rows stay on their worker.
-    let route = (!two_phase && !alone).then(|| Route::new(keys, scope.peers() as u64));
+    let placement = keys.unwrap_or_else(|| Arc::new(KeyPlacement::by_hash(scope.peers())));
+    let route = (!two_phase && !alone).then(|| Route::new(group_keys, placement.clone()));
     let (rows, strays, mins) = tag(input, plan.clone(), route, worker as u32, event_time);
     let alignment = align(mins, event_time, worker).broadcast();
     let pushed_where = shape.where_below_window(event_time);
@@ -378,8 +364,10 @@ pub fn render<'s>(
     let rows = if two_phase || alone {
         rows
     } else {
-        rows.concat(strays.exchange(|t: &TagOut| match t {
-            TagOut::Row { hash, .. } => *hash,
+        // The exchange's number is the worker itself (below `peers`, it
+        // picks that worker).
+        rows.concat(strays.exchange(move |t: &TagOut| match t {
+            TagOut::Row { hash, .. } => placement.of(*hash),
             TagOut::Min(..) => 0,
         }))
     };
@@ -391,21 +379,21 @@ pub fn render<'s>(
 }
 
 /// How `KeyTag` tells the rows that stay apart from those that move: the
-/// GROUP BY key and the workers the exchange spreads keys over.
+/// GROUP BY key and the workers' keys.
 struct Route {
     keys: Vec<ScalarExpr>,
     /// The slot of the key when it is one column.
     column: Option<usize>,
-    target: ExchangeTarget,
+    placement: Arc<KeyPlacement>,
 }
 
 impl Route {
-    fn new(keys: Vec<ScalarExpr>, peers: u64) -> Self {
+    fn new(keys: Vec<ScalarExpr>, placement: Arc<KeyPlacement>) -> Self {
         let column = match keys.as_slice() {
             [ScalarExpr::Column(c)] => Some(c.slot),
             _ => None,
         };
-        Self { keys, column, target: ExchangeTarget::new(peers) }
+        Self { keys, column, placement }
     }
 
     /// The hash the exchange routes `row` by; `buf` is scratch.
@@ -426,10 +414,10 @@ impl Route {
         key_hash(buf)
     }
 
-    /// The worker timely's exchange sends `hash` to.
+    /// The worker of the key whose hash is `hash`.
     #[inline]
     fn target(&self, hash: u64) -> u64 {
-        self.target.of(hash)
+        self.placement.of(hash)
     }
 }
 
@@ -1649,7 +1637,8 @@ mod tests {
                 for peers in [2u64, 3, 4] {
                     let mut per = vec![0u32; peers as usize];
                     for k in 0..keys {
-                        per[ExchangeTarget::new(peers).of(string_key_hash(shape(k).as_bytes())) as usize] += 1;
+                        per[KeyPlacement::by_hash(peers as usize).of(string_key_hash(shape(k).as_bytes())) as usize] +=
+                            1;
                     }
                     // Within 4 standard deviations of a uniform draw.
                     let p = 1.0 / peers as f64;

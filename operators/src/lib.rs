@@ -8,6 +8,7 @@ pub mod functions;
 pub mod inline_str;
 pub mod join;
 mod json_scan;
+pub mod key_placement;
 pub mod keyed;
 pub mod out_rows;
 pub mod partition;

@@ -18,6 +18,7 @@
 //! read once by the router and decoded by exactly one worker.
 
 use crate::json_scan;
+use crate::key_placement::KeyPlacement;
 use crate::keyed;
 use crate::source::{PayloadRef, SourceDecoder, SourceRecord};
 use crate::value::recycle_slots;
@@ -80,16 +81,23 @@ pub struct KeyRouter {
     locals: usize,
     /// Global index of the process's first worker.
     first: usize,
-    /// The worker the exchange sends a key hash to, among the workers of
-    /// the whole computation.
-    target: keyed::ExchangeTarget,
+    /// The worker of each key, among the workers of the whole computation
+    /// (the rule's, shared with its workers).
+    placement: Arc<KeyPlacement>,
     key: Vec<u8>,
 }
 
 impl KeyRouter {
     /// The router of a process of `locals` workers, the first of which is
-    /// worker `first` of `peers`, for `partition` of `plan`.
-    pub fn new(plan: &RulePlan, partition: &KeyPartition, locals: usize, first: usize, peers: usize) -> Self {
+    /// worker `first`, for `partition` of `plan`, whose keys `placement`
+    /// places on the workers.
+    pub fn new(
+        plan: &RulePlan,
+        partition: &KeyPartition,
+        locals: usize,
+        first: usize,
+        placement: Arc<KeyPlacement>,
+    ) -> Self {
         // A partition names a source of its plan ([`KeyPartition::of`]); were
         // it not so, the first worker would take every record.
         let decoder = plan.sources.get(partition.source).map(|source| {
@@ -124,7 +132,7 @@ impl KeyRouter {
             slots: partition.slots.clone(),
             locals: locals.max(1),
             first,
-            target: keyed::ExchangeTarget::new(peers as u64),
+            placement,
             key: Vec::new(),
         }
     }
@@ -173,7 +181,7 @@ impl KeyRouter {
     /// The local worker of a record whose key hashes to `hash`.
     #[inline]
     fn local_of(&self, hash: u64) -> usize {
-        let target = self.target.of(hash) as usize;
+        let target = self.placement.of(hash) as usize;
         match target.checked_sub(self.first) {
             Some(local) if local < self.locals => local,
             _ => target % self.locals,
@@ -230,16 +238,21 @@ mod tests {
         let p = plan("SELECT deviceId, count(*) FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)");
         let part = KeyPartition::of(&p).expect("partitioned");
         let full = SourceDecoder::new(&p.sources[0], p.width, true);
-        for workers in [2usize, 3, 4] {
-            let mut router = KeyRouter::new(&p, &part, workers, 0, workers);
+        for (workers, balanced) in [2usize, 3, 4].into_iter().flat_map(|w| [(w, false), (w, true)]) {
+            let placement =
+                Arc::new(if balanced { KeyPlacement::balanced(workers) } else { KeyPlacement::by_hash(workers) });
+            let mut router = KeyRouter::new(&p, &part, workers, 0, placement.clone());
             for i in 0..200 {
                 let r = rec(&format!(r#"{{"deviceId":"d{i}","temperature":{i}.5,"ts":{}}}"#, 1000 + i));
                 let owner = router.owner(&r);
                 assert!(owner < workers, "record {i} on {workers} workers: {owner}");
                 let Item::Row(row) = full.decode(&r) else { panic!("decodes") };
                 let hash = keyed::columns_route_hash(&row.slots, &part.slots, &mut Vec::new());
-                let target =
-                    if workers.is_power_of_two() { hash & (workers as u64 - 1) } else { hash % workers as u64 };
+                let target = match balanced {
+                    true => placement.of(hash),
+                    false if workers.is_power_of_two() => hash & (workers as u64 - 1),
+                    false => hash % workers as u64,
+                };
                 assert_eq!(owner as u64, target, "record {i}");
             }
         }
@@ -249,7 +262,7 @@ mod tests {
     fn key_anywhere_in_the_record_and_bad_records_still_have_one_owner() {
         let p = plan("SELECT deviceId, count(*) FROM demo GROUP BY deviceId, TUMBLINGWINDOW(ss, 10)");
         let part = KeyPartition::of(&p).expect("partitioned");
-        let mut router = KeyRouter::new(&p, &part, 2, 0, 2);
+        let mut router = KeyRouter::new(&p, &part, 2, 0, Arc::new(KeyPlacement::balanced(2)));
         let first = rec(r#"{"deviceId":"d7","ts":1}"#);
         let last = rec(r#"{"ts":1,"temperature":2.0,"deviceId":"d7"}"#);
         let escaped = rec(r#"{"deviceId":"\u0064\u0037","ts":1}"#);
@@ -293,7 +306,7 @@ mod cost {
             .expect("compiles"),
         );
         let part = KeyPartition::of(&p).expect("partitioned");
-        let mut r = KeyRouter::new(&p, &part, 2, 0, 2);
+        let mut r = KeyRouter::new(&p, &part, 2, 0, Arc::new(KeyPlacement::balanced(2)));
         let recs: Vec<SourceRecord> = (0..1000)
             .map(|i| SourceRecord {
                 payload: Payload::Bytes(bytes::Bytes::from(format!(

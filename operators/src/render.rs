@@ -14,6 +14,7 @@
 //! [`crate::window`] (keyed windowed aggregations in parallel by [`crate::keyed`]). Emissions leave through a sink closure on each worker; a
 //! probe after it tells the caller when a time has been fully processed.
 
+use crate::key_placement::KeyPlacement;
 use crate::query::{Emission, RenderError, RowQuery};
 use crate::source::{Item, SourceDecoder};
 use crate::time::Time;
@@ -51,11 +52,14 @@ pub struct RuleHandles {
 pub type SinkFn = Box<dyn FnMut(Time, &mut Vec<Emission>)>;
 
 /// How a rule's dataflow is built beyond its plan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// Move every emission to worker 0 before the sink closure (a cluster's
     /// sinks run on process 0 only).
     pub gather_emissions: bool,
+    /// Where the GROUP BY keys of a keyed window are folded: one placement
+    /// shared by every worker (by the key hash alone when `None`).
+    pub keys: Option<Arc<KeyPlacement>>,
 }
 
 /// Builds the dataflow of `plan` in `scope`.
@@ -89,7 +93,7 @@ pub fn build_with<'s>(
         let ordered = if plan.options.is_event_time { crate::window::event_time_order(items) } else { items };
         row_query(ordered, plan.clone())?
     } else {
-        crate::window::render(scope, &plan, decoded)?
+        crate::window::render(scope, &plan, decoded, options.keys.clone())?
     };
     let probe = if options.gather_emissions {
         sink_into_with(emissions, ExchangePact::new(|_: &Emission| 0u64), sink)

@@ -45,6 +45,7 @@
 use crate::eval::{Evaluator, GroupContext};
 use crate::functions::{self, Accumulator};
 use crate::join::{JoinStep, TableStore, join_pane};
+use crate::key_placement::KeyPlacement;
 use crate::plan_exprs::has_aggregate;
 use crate::query::{Emission, OutRow, Projector, RenderError, where_error};
 use crate::render::{EmissionStream, ItemStream, Stream};
@@ -68,18 +69,20 @@ use timely::dataflow::operators::{Capability, Concatenate};
 /// An item tagged with the index of the rule input it came from.
 pub type Sourced = (usize, Item);
 
-/// Renders a windowed or joined plan.
+/// Renders a windowed or joined plan; `keys` places the GROUP BY keys of a
+/// plan on the keyed path ([`crate::keyed::render`]).
 pub fn render<'s>(
     scope: Scope<'s, Time>,
     plan: &Arc<RulePlan>,
     inputs: Vec<ItemStream<'s>>,
+    keys: Option<Arc<KeyPlacement>>,
 ) -> Result<EmissionStream<'s>, RenderError> {
     let shape = PlanShape::of(plan)?;
     if inputs.len() == 1 && crate::keyed::eligible(plan, &shape) {
         let Some(input) = inputs.into_iter().next() else {
             return Err(RenderError::Unsupported("a rule without input".into()));
         };
-        return crate::keyed::render(scope, plan, &shape, input);
+        return crate::keyed::render(scope, plan, &shape, input, keys);
     }
     let tables = TableStore::new(plan);
     let event_time = plan.options.is_event_time;

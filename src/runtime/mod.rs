@@ -24,6 +24,8 @@ use clock::Clock;
 use command::Command;
 use metrics::RuleMetrics;
 use oort_compiler::plan::RulePlan;
+use oort_operators::key_placement::KeyPlacement;
+use oort_operators::keyed;
 use oort_operators::partition::{KeyPartition, KeyRouter};
 use oort_operators::query::Emission;
 use oort_operators::shared_scan;
@@ -647,6 +649,15 @@ fn build_wiring(
     // A key-partitioned input's batches are split by key, each worker decoding its
     // keys' records (with one worker there is nothing to partition).
     let partition = KeyPartition::of(plan).filter(|_| workers > 1);
+    // Where a keyed window's GROUP BY keys are folded: given out in turn, when
+    // every worker is in this process and so can share the placement; by the
+    // key hash alone in a cluster (processes could not agree on an order).
+    let keys = (placement.peers > 1 && keyed::exchanges_by_key(plan)).then(|| {
+        Arc::new(match cluster || workers != placement.peers {
+            true => KeyPlacement::by_hash(placement.peers),
+            false => KeyPlacement::balanced(placement.peers),
+        })
+    });
     let mut feeds = Vec::with_capacity(workers);
     for _ in 0..workers {
         let mut row = Vec::with_capacity(sources);
@@ -674,6 +685,7 @@ fn build_wiring(
         remaining: workers,
         gather: cluster,
         stopped: Arc::new(AtomicBool::new(false)),
+        keys: keys.clone(),
     };
     let feeds = senders
         .into_iter()
@@ -683,10 +695,10 @@ fn build_wiring(
                 senders: s,
                 threads: threads.clone(),
                 next: Arc::new(AtomicUsize::new(0)),
-                router: partition
-                    .as_ref()
-                    .filter(|p| p.source == i)
-                    .map(|p| Arc::new(Mutex::new(KeyRouter::new(plan, p, workers, placement.first, placement.peers)))),
+                router: partition.as_ref().filter(|p| p.source == i).map(|p| {
+                    let keys = keys.clone().unwrap_or_else(|| Arc::new(KeyPlacement::by_hash(placement.peers)));
+                    Arc::new(Mutex::new(KeyRouter::new(plan, p, workers, placement.first, keys)))
+                }),
                 ledger: (plan.options.is_event_time && workers > 1).then(Arc::default),
             })
         })
@@ -802,11 +814,55 @@ mod tests {
         .collect()
     }
 
+    /// How a rule's feed splits 1,000 device ids over two workers.
+    fn split_of(built: &BuiltWiring) -> [usize; 2] {
+        let router = built.feeds.first().and_then(Option::as_ref).and_then(|f| f.router.clone()).expect("a router");
+        let mut router = router.lock().unwrap();
+        let mut per = [0; 2];
+        for r in records(0..1000) {
+            per[router.owner(&r)] += 1;
+        }
+        per
+    }
+
+    /// In one process a keyed rule's keys are given to the workers in turn
+    /// (the feed's router and the workers share the placement); in a
+    /// cluster they go by the hash, which every process computes alike.
+    #[test]
+    fn a_keyed_rule_balances_its_keys_in_one_process_and_hashes_them_in_a_cluster() {
+        let plan = keyed_plan();
+        let two = Placement { workers: 2, first: 0, peers: 2 };
+        let threads = Arc::default();
+        let local = build_wiring(&plan, two, &[true], 0, false, &threads);
+        assert!(local.wiring.keys.is_some());
+        let [a, b] = split_of(&local);
+        assert!(a.abs_diff(b) <= 10, "balanced: {a} / {b}");
+        let cluster = build_wiring(&plan, two, &[true], 0, true, &threads);
+        let hashed = {
+            let part = KeyPartition::of(&plan).expect("partitioned");
+            let mut router = KeyRouter::new(&plan, &part, 2, 0, Arc::new(KeyPlacement::by_hash(2)));
+            let mut per = [0; 2];
+            for r in records(0..1000) {
+                per[router.owner(&r)] += 1;
+            }
+            per
+        };
+        assert_eq!(split_of(&cluster), hashed);
+        assert_eq!(hashed, [511, 489], "the hash alone splits these ids unevenly");
+        // Rules that do not exchange rows by key place nothing.
+        let def = oort_compiler::parse_stream_ddl(r#"CREATE STREAM demo (deviceId STRING) WITH (DATASOURCE="d")"#)
+            .expect("parses");
+        let streams = std::collections::BTreeMap::from([(def.name.clone(), def)]);
+        let rows =
+            oort_compiler::compile_rule("SELECT deviceId FROM demo", &streams, Default::default()).expect("compiles");
+        assert!(build_wiring(&Arc::new(rows), two, &[true], 0, false, &threads).wiring.keys.is_none());
+    }
+
     #[test]
     fn a_split_batch_reaches_every_worker_of_its_keys_or_none() {
         let plan = keyed_plan();
         let part = KeyPartition::of(&plan).expect("partitioned");
-        let router = KeyRouter::new(&plan, &part, 2, 0, 2);
+        let router = KeyRouter::new(&plan, &part, 2, 0, Arc::new(KeyPlacement::balanced(2)));
         let (tx0, mut rx0) = mpsc::channel(1);
         let (tx1, mut rx1) = mpsc::channel(1);
         let feed = SourceFeed {
@@ -853,7 +909,7 @@ mod tests {
         use oort_operators::source::RecordBlock;
         let plan = keyed_plan();
         let part = KeyPartition::of(&plan).expect("partitioned");
-        let router = KeyRouter::new(&plan, &part, 2, 0, 2);
+        let router = KeyRouter::new(&plan, &part, 2, 0, Arc::new(KeyPlacement::balanced(2)));
         let feed_of = |senders| SourceFeed {
             senders,
             threads: Arc::default(),

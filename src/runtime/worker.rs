@@ -18,6 +18,7 @@ use super::clock::Clock;
 use super::command::Command;
 use super::metrics::RuleMetrics;
 use oort_compiler::plan::{LogicalPlan, RulePlan, SourcePlan, WindowKind};
+use oort_operators::key_placement::KeyPlacement;
 use oort_operators::query::Emission;
 use oort_operators::render::{self, RuleInput};
 use oort_operators::shared_scan::{self, SharedScan};
@@ -77,6 +78,9 @@ pub struct RuleWiring {
     /// workers: a member of a stream group (whose source keeps running for
     /// the other members) emits nothing from then on.
     pub stopped: Arc<AtomicBool>,
+    /// Where a keyed window's GROUP BY keys are folded (shared by the
+    /// process's workers; `None`: by the key hash).
+    pub keys: Option<Arc<KeyPlacement>>,
 }
 
 /// Registry of rule wirings, keyed by `(rule id, generation)`.
@@ -122,6 +126,7 @@ impl Wiring {
             is_table: w.is_table.clone(),
             gather: w.gather,
             stopped: w.stopped.clone(),
+            keys: w.keys.clone(),
         };
         w.remaining = w.remaining.saturating_sub(1);
         if w.remaining == 0 {
@@ -141,6 +146,7 @@ struct WorkerShare {
     is_table: Vec<bool>,
     gather: bool,
     stopped: Arc<AtomicBool>,
+    keys: Option<Arc<KeyPlacement>>,
 }
 
 /// What every worker shares with the rest of the process.
@@ -658,7 +664,7 @@ fn handle_create_rule(
     };
     let dataflow = worker.next_dataflow_index();
     let sink = rule_sink(&share, plan.options.send_error, ctx.clock.clone());
-    let options = render::BuildOptions { gather_emissions: share.gather };
+    let options = render::BuildOptions { gather_emissions: share.gather, keys: share.keys.clone() };
     let built = worker.dataflow_named::<Time, _, _>(&format!("rule:{id}"), |scope| {
         render::build_with(scope, plan.clone(), sink, options)
     });
