@@ -222,7 +222,17 @@ pub fn markdown(records: &[Json], header: &str) -> String {
     let srss = srv.and_then(|r| f(r, "idle_rss_mb"));
     bar_line(&mut out, "Idle server RSS", "< 20 MB", srss, format!("{} MB", num(srss)), |m| m < 20.0);
     let ready = srv.and_then(|r| f(r, "ready_ms"));
-    bar_line(&mut out, "Server start to ready", "< 100 ms", ready, format!("{} ms", num(ready)), |m| m < 100.0);
+    let starts = srv.and_then(|r| crate::rounds::numbers(r, "ready_ms_starts")).filter(|v| v.len() > 1);
+    let shown = match &starts {
+        Some(v) => format!(
+            "{} ms (median of {} starts: {}; the first found the binary as the page cache had it)",
+            num(ready),
+            v.len(),
+            v.iter().map(|m| num(Some(*m))).collect::<Vec<_>>().join(", ")
+        ),
+        None => format!("{} ms", num(ready)),
+    };
+    bar_line(&mut out, "Server start to ready", "< 100 ms", ready, shown, |m| m < 100.0);
 
     // Throughput runs.
     let _ = writeln!(out, "\n## Throughput\n");
@@ -343,7 +353,7 @@ pub fn markdown(records: &[Json], header: &str) -> String {
     if let Some(r) = srv {
         let _ = writeln!(
             out,
-            "\nServer (`{}`): ready (`GET /ping` answers) {} ms after spawn; {} MB RSS after idling.",
+            "\nServer (`{}`): ready (`GET /ping` answers) {} ms after spawn (median start); {} MB RSS after idling.",
             s(r, "binary"),
             num(f(r, "ready_ms")),
             num(f(r, "idle_rss_mb"))
@@ -498,6 +508,7 @@ mod tests {
             // A report of single runs (no rounds) keeps working.
             tp("q3", 1, 2.0e6, json!({})),
             tp("q3", 2, 3.5e6, json!({"floor_two_cores_vs_one": 1.8})),
+            json!({"kind": "server", "binary": "oort", "ready_ms": 21.0, "ready_ms_starts": [92.0, 21.0, 19.0, 24.0, 20.0], "idle_rss_mb": 15.0}),
         ];
         let page = markdown(&records, "header");
         for (what, want) in [
@@ -516,6 +527,10 @@ mod tests {
             (
                 "Q3 2 workers vs 1",
                 "| Q3 2 workers vs 1 | ≥ 1.7× | 1.75×; two floor copies at once: 1.80× one | **met** |",
+            ),
+            (
+                "Server start to ready",
+                "| Server start to ready | < 100 ms | 21 ms (median of 5 starts: 92, 21, 19, 24, 20; the first found the binary as the page cache had it) | **met** |",
             ),
         ] {
             assert_eq!(line(&page, what), want, "{what}");

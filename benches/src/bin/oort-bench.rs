@@ -366,7 +366,8 @@ fn server_record(binary: Option<PathBuf>, dir: &Path) -> Json {
         Ok(r) => json!({
             "kind": "server",
             "binary": shown_path(&r.binary),
-            "ready_ms": round(r.ready_ms, 1),
+            "ready_ms": round(r.median_ready_ms(), 1),
+            "ready_ms_starts": r.ready_ms.iter().map(|m| round(*m, 1)).collect::<Vec<_>>(),
             "idle_rss_mb": round(r.idle_rss_mb, 1),
         }),
         Err(e) => json!({"kind": "skipped", "what": "server footprint", "reason": e.to_string()}),
