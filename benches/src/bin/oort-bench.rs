@@ -109,8 +109,9 @@ enum Command {
         q5_rules: usize,
         /// Rounds of the in-process throughput runs: each configuration runs
         /// this many times, one and two workers alternating, and the report
-        /// keeps the median run with every round's figures.
-        #[arg(long, default_value_t = 3)]
+        /// keeps the median run with every round's figures (five: on a noisy
+        /// host the median of three swung by a tenth between runs).
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Where the report goes.
         #[arg(long, default_value = "benches/report")]
