@@ -25,11 +25,12 @@
 //!
 //! `KeyTag` keeps a row whose key is its own worker's on that worker
 //! (through the pipeline, not the exchange's buffers) and sends only the
-//! others through the exchange. Which worker a key is folded on is the rule's
+//! others through the exchange. Which worker folds a key is the rule's
 //! [`KeyPlacement`]: keys given out in turn as they are first seen, on the
-//! workers of one process (by the key hash alone in a cluster). When the rule's input is key-partitioned
-//! ([`crate::partition`]), each worker decoded just the records of its own
-//! keys, so nearly every row stays on the core that decoded it.
+//! workers of one process (by the key hash alone in a cluster). When the
+//! rule's input is key-partitioned ([`crate::partition`]), each worker
+//! decoded just the records of its own keys, so nearly every row stays on
+//! the core that decoded it.
 //!
 //! `KeyedWindow` keeps no rows: a row waits only until the frontier passes its
 //! time (so each key folds its rows in time order, as the single-worker path

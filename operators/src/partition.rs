@@ -8,7 +8,8 @@
 //! moved row missed the cache. Such a rule has a [`KeyPartition`]: the
 //! rule's feed (the runtime's `SourceFeed`, on the source's thread) reads
 //! just the key fields of each record with a [`KeyRouter`] (the JSON up to
-//! them), hashes them as the exchange does, and splits every batch into one
+//! them), hashes them and finds their worker in the rule's
+//! [`KeyPlacement`] as the exchange does, and splits every batch into one
 //! part per worker of the process. Each worker decodes only its part, and
 //! rows then stay on the core that decoded them. The exchange stays in the
 //! dataflow and still decides where a row is folded, so the router only has
