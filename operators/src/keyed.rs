@@ -214,10 +214,11 @@ pub fn folds_where_decoded(shape: &PlanShape) -> bool {
     two_phase(shape) && two_phase_enabled()
 }
 
-/// Whether several workers of this plan exchange its rows by GROUP BY key,
-/// and so place its keys ([`KeyPlacement`]).
-pub fn exchanges_by_key(plan: &Arc<RulePlan>) -> bool {
-    PlanShape::of(plan).is_ok_and(|shape| eligible(plan, &shape) && !folds_where_decoded(&shape))
+/// Whether several workers of this plan (of `shape`) exchange its rows by
+/// GROUP BY key, and so place its keys ([`KeyPlacement`]) and may decode
+/// them key-partitioned ([`crate::partition::KeyPartition`]).
+pub fn exchanges_by_key(plan: &Arc<RulePlan>, shape: &PlanShape) -> bool {
+    eligible(plan, shape) && !folds_where_decoded(shape)
 }
 
 /// Whether the keyed parallel path can run this plan.

@@ -42,7 +42,7 @@ impl KeyPartition {
     /// exchange by key, when its keys are plain columns of its stream.
     pub fn of(plan: &Arc<RulePlan>) -> Option<Self> {
         let shape = PlanShape::of(plan).ok()?;
-        if !keyed::eligible(plan, &shape) || keyed::folds_where_decoded(&shape) {
+        if !keyed::exchanges_by_key(plan, &shape) {
             return None;
         }
         let source = plan.sources.first()?;

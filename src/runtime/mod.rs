@@ -30,6 +30,7 @@ use oort_operators::partition::{KeyPartition, KeyRouter};
 use oort_operators::query::Emission;
 use oort_operators::shared_scan;
 use oort_operators::source::SourceBatch;
+use oort_operators::window::PlanShape;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -652,12 +653,13 @@ fn build_wiring(
     // Where a keyed window's GROUP BY keys are folded: given out in turn, when
     // every worker is in this process and so can share the placement; by the
     // key hash alone in a cluster (processes could not agree on an order).
-    let keys = (placement.peers > 1 && keyed::exchanges_by_key(plan)).then(|| {
-        Arc::new(match cluster || workers != placement.peers {
-            true => KeyPlacement::by_hash(placement.peers),
-            false => KeyPlacement::balanced(placement.peers),
-        })
-    });
+    let keys = (placement.peers > 1 && PlanShape::of(plan).is_ok_and(|shape| keyed::exchanges_by_key(plan, &shape)))
+        .then(|| {
+            Arc::new(match cluster || workers != placement.peers {
+                true => KeyPlacement::by_hash(placement.peers),
+                false => KeyPlacement::balanced(placement.peers),
+            })
+        });
     let mut feeds = Vec::with_capacity(workers);
     for _ in 0..workers {
         let mut row = Vec::with_capacity(sources);
@@ -695,9 +697,9 @@ fn build_wiring(
                 senders: s,
                 threads: threads.clone(),
                 next: Arc::new(AtomicUsize::new(0)),
-                router: partition.as_ref().filter(|p| p.source == i).map(|p| {
-                    let keys = keys.clone().unwrap_or_else(|| Arc::new(KeyPlacement::by_hash(placement.peers)));
-                    Arc::new(Mutex::new(KeyRouter::new(plan, p, workers, placement.first, keys)))
+                // A partitioned rule exchanges by key, so it has a placement.
+                router: partition.as_ref().filter(|p| p.source == i).zip(keys.as_ref()).map(|(p, keys)| {
+                    Arc::new(Mutex::new(KeyRouter::new(plan, p, workers, placement.first, keys.clone())))
                 }),
                 ledger: (plan.options.is_event_time && workers > 1).then(Arc::default),
             })
