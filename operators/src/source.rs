@@ -141,6 +141,25 @@ impl RecordBlock {
         Some(RecordRef { payload: PayloadRef::Bytes(self.payload(i)?), meta: &self.meta, ts: self.ts })
     }
 
+    /// The buffer the records are ranges of.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Each record's range of [`RecordBlock::bytes`], in order.
+    #[inline]
+    pub fn spans(&self) -> &[(u32, u32)] {
+        &self.spans
+    }
+
+    /// Appends record `span` of a block this one was made from with
+    /// [`RecordBlock::empty_like`] (same buffer: the range is known to fit).
+    #[inline]
+    pub fn push_span_of_same_buffer(&mut self, span: (u32, u32)) {
+        self.spans.push(span);
+    }
+
     /// Splits the block by `owner` of each record's payload into `parts`
     /// blocks of the same buffer (record order kept within each); records
     /// whose owner is `parts` or more go to the last.
@@ -160,7 +179,7 @@ impl RecordBlock {
 
 /// Room to reserve for one of `parts` parts of `len` records split by key:
 /// an even share and an eighth more, so uneven keys seldom grow a part.
-fn part_capacity(len: usize, parts: usize) -> usize {
+pub fn part_capacity(len: usize, parts: usize) -> usize {
     len / parts + len / 8
 }
 
