@@ -11,13 +11,14 @@
 //! them), hashes them and finds their worker in the rule's
 //! [`KeyPlacement`] as the exchange does, and splits every batch into one
 //! part per worker of the process ([`KeyRouter::split`]: a block's records
-//! in one loop, the usual record's read inlined into it). Each worker decodes only its part, and
-//! rows then stay on the core that decoded them. The exchange stays in the
-//! dataflow and still decides where a row is folded, so the router only has
-//! to be right almost always, not always: a record whose key reads
-//! differently in full (a repeated key, a value the stream's strict schema
-//! refuses) is decoded by one worker and moved like before. Each record is
-//! read once by the router and decoded by exactly one worker.
+//! in one loop, the usual record's read inlined into it). Each worker
+//! decodes only its part, and rows then stay on the core that decoded them.
+//! The exchange stays in the dataflow and still decides where a row is
+//! folded, so the router only has to be right almost always, not always: a
+//! record whose key reads differently in full (a repeated key, a value the
+//! stream's strict schema refuses) is decoded by one worker and moved like
+//! before. Each record is read once by the router and decoded by exactly
+//! one worker.
 
 use crate::json_scan;
 use crate::key_placement::KeyPlacement;

@@ -156,7 +156,7 @@ impl RecordBlock {
     /// Appends record `span` of a block this one was made from with
     /// [`RecordBlock::empty_like`] (same buffer: the range is known to fit).
     #[inline]
-    pub fn push_span_of_same_buffer(&mut self, span: (u32, u32)) {
+    pub(crate) fn push_span_of_same_buffer(&mut self, span: (u32, u32)) {
         self.spans.push(span);
     }
 
@@ -179,7 +179,7 @@ impl RecordBlock {
 
 /// Room to reserve for one of `parts` parts of `len` records split by key:
 /// an even share and an eighth more, so uneven keys seldom grow a part.
-pub fn part_capacity(len: usize, parts: usize) -> usize {
+pub(crate) fn part_capacity(len: usize, parts: usize) -> usize {
     len / parts + len / 8
 }
 
