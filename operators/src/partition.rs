@@ -10,9 +10,10 @@
 //! just the key fields of each record with a [`KeyRouter`] (the JSON up to
 //! them), hashes them and finds their worker in the rule's
 //! [`KeyPlacement`] as the exchange does, and splits every batch into one
-//! part per worker of the process ([`KeyRouter::split`]: a block's records
-//! in one loop, the usual record's read inlined into it). Each worker
-//! decodes only its part, and rows then stay on the core that decoded them.
+//! part per worker of the process (the router is the split's
+//! [`RecordOwner`]: its usual record's read is inlined into the split's
+//! loop). Each worker decodes only its part, and rows then stay on the core
+//! that decoded them.
 //! The exchange stays in the dataflow and still decides where a row is
 //! folded, so the router only has to be right almost always, not always: a
 //! record whose key reads differently in full (a repeated key, a value the
@@ -23,7 +24,7 @@
 use crate::json_scan;
 use crate::key_placement::KeyPlacement;
 use crate::keyed;
-use crate::source::{PayloadRef, RecordBlock, SourceBatch, SourceDecoder, SourceRecord, part_capacity};
+use crate::source::{PayloadRef, RecordOwner, SourceDecoder, SourceRecord};
 use crate::value::recycle_slots;
 use crate::window::PlanShape;
 use oort_compiler::catalog::{FieldType, Format};
@@ -90,6 +91,16 @@ pub struct KeyRouter {
     key: Vec<u8>,
 }
 
+/// A batch split with the router ([`crate::source::SourceBatch::split`])
+/// has the router's usual path inlined into the split's loop: no call per
+/// record.
+impl RecordOwner for KeyRouter {
+    #[inline(always)]
+    fn part_of(&mut self, payload: PayloadRef<'_>) -> usize {
+        self.owner_of(payload)
+    }
+}
+
 impl KeyRouter {
     /// The router of a process of `locals` workers, the first of which is
     /// worker `first`, for `partition` of `plan`, whose keys `placement`
@@ -147,31 +158,6 @@ impl KeyRouter {
         self.owner_of(rec.payload.as_ref())
     }
 
-    /// Splits a batch over this process's workers: part `w` holds, in
-    /// order, the records [`KeyRouter::owner_of`] gives worker `w`. A
-    /// block's records are routed in one loop with the usual record's path
-    /// inlined into it (no call per record).
-    pub fn split(&mut self, batch: SourceBatch) -> Vec<SourceBatch> {
-        let parts = self.locals;
-        match batch {
-            SourceBatch::Block(block) => {
-                let capacity = part_capacity(block.len(), parts);
-                let mut out: Vec<RecordBlock> = (0..parts).map(|_| block.empty_like(capacity)).collect();
-                let bytes = block.bytes();
-                let last = parts - 1;
-                for &(s, e) in block.spans() {
-                    let payload = bytes.get(s as usize..e as usize).unwrap_or_default();
-                    let w = self.owner_of(PayloadRef::Bytes(payload)).min(last);
-                    if let Some(part) = out.get_mut(w) {
-                        part.push_span_of_same_buffer((s, e));
-                    }
-                }
-                out.into_iter().map(SourceBatch::Block).collect()
-            }
-            records => records.split(parts, |payload| self.owner_of(payload)),
-        }
-    }
-
     /// [`KeyRouter::owner`] of a record with `payload`.
     #[inline(always)]
     pub fn owner_of(&mut self, payload: PayloadRef<'_>) -> usize {
@@ -225,7 +211,7 @@ impl KeyRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{Item, Payload};
+    use crate::source::{Item, Payload, RecordBlock, SourceBatch};
     use crate::value::Value;
     use oort_compiler::catalog::StreamDef;
     use std::collections::BTreeMap;
@@ -320,7 +306,7 @@ mod tests {
             }
             let records = SourceBatch::Records(texts.iter().map(|t| rec(t)).collect());
             for batch in [SourceBatch::Block(block), records] {
-                let parts = router.split(batch);
+                let parts = batch.split(workers, &mut router);
                 assert_eq!(parts.len(), workers);
                 for (w, part) in parts.iter().enumerate() {
                     let got: Vec<String> = (0..part.len())

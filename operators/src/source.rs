@@ -141,34 +141,15 @@ impl RecordBlock {
         Some(RecordRef { payload: PayloadRef::Bytes(self.payload(i)?), meta: &self.meta, ts: self.ts })
     }
 
-    /// The buffer the records are ranges of.
-    #[inline]
-    pub fn bytes(&self) -> &[u8] {
-        &self.buf
-    }
-
-    /// Each record's range of [`RecordBlock::bytes`], in order.
-    #[inline]
-    pub fn spans(&self) -> &[(u32, u32)] {
-        &self.spans
-    }
-
-    /// Appends record `span` of a block this one was made from with
-    /// [`RecordBlock::empty_like`] (same buffer: the range is known to fit).
-    #[inline]
-    pub(crate) fn push_span_of_same_buffer(&mut self, span: (u32, u32)) {
-        self.spans.push(span);
-    }
-
     /// Splits the block by `owner` of each record's payload into `parts`
     /// blocks of the same buffer (record order kept within each); records
     /// whose owner is `parts` or more go to the last.
     #[inline]
-    fn split(&self, parts: usize, mut owner: impl FnMut(&[u8]) -> usize) -> Vec<RecordBlock> {
+    fn split<O: RecordOwner + ?Sized>(&self, parts: usize, owner: &mut O) -> Vec<RecordBlock> {
         let parts = parts.max(1);
         let mut out: Vec<RecordBlock> = (0..parts).map(|_| self.empty_like(part_capacity(self.len(), parts))).collect();
         for &(s, e) in &self.spans {
-            let w = owner(self.span_bytes((s, e)).unwrap_or_default()).min(parts - 1);
+            let w = owner.part_of(PayloadRef::Bytes(self.span_bytes((s, e)).unwrap_or_default())).min(parts - 1);
             if let Some(part) = out.get_mut(w) {
                 part.spans.push((s, e));
             }
@@ -179,8 +160,24 @@ impl RecordBlock {
 
 /// Room to reserve for one of `parts` parts of `len` records split by key:
 /// an even share and an eighth more, so uneven keys seldom grow a part.
-pub(crate) fn part_capacity(len: usize, parts: usize) -> usize {
+fn part_capacity(len: usize, parts: usize) -> usize {
     len / parts + len / 8
+}
+
+/// Which part of a split batch a record goes to ([`SourceBatch::split`]):
+/// any `FnMut(PayloadRef) -> usize`, or a type of its own. A type whose
+/// `part_of` is `#[inline(always)]` has it inlined into the split's loop,
+/// which a closure with a large body is not (the key router's is).
+pub trait RecordOwner {
+    /// The part of the record with `payload`.
+    fn part_of(&mut self, payload: PayloadRef<'_>) -> usize;
+}
+
+impl<F: FnMut(PayloadRef<'_>) -> usize> RecordOwner for F {
+    #[inline]
+    fn part_of(&mut self, payload: PayloadRef<'_>) -> usize {
+        self(payload)
+    }
 }
 
 /// The records of one batch a source hands the engine: records one by one,
@@ -237,23 +234,19 @@ impl SourceBatch {
     /// order kept within each; records whose owner is `parts` or more go to
     /// the last.
     #[inline]
-    pub fn split(self, parts: usize, mut owner: impl FnMut(PayloadRef<'_>) -> usize) -> Vec<SourceBatch> {
+    pub fn split<O: RecordOwner + ?Sized>(self, parts: usize, owner: &mut O) -> Vec<SourceBatch> {
         let parts = parts.max(1);
         match self {
             SourceBatch::Records(records) => {
                 let capacity = part_capacity(records.len(), parts);
                 let mut out: Vec<Vec<SourceRecord>> = (0..parts).map(|_| Vec::with_capacity(capacity)).collect();
                 for rec in records {
-                    let w = owner(rec.payload.as_ref()).min(parts - 1);
+                    let w = owner.part_of(rec.payload.as_ref()).min(parts - 1);
                     out[w].push(rec);
                 }
                 out.into_iter().map(SourceBatch::Records).collect()
             }
-            SourceBatch::Block(block) => block
-                .split(parts, |payload| owner(PayloadRef::Bytes(payload)))
-                .into_iter()
-                .map(SourceBatch::Block)
-                .collect(),
+            SourceBatch::Block(block) => block.split(parts, owner).into_iter().map(SourceBatch::Block).collect(),
         }
     }
 }
@@ -602,12 +595,13 @@ mod tests {
         for k in 0..5 {
             assert!(block.push(3 * k..3 * k + 2));
         }
-        let parts = block.split(2, |p| usize::from(p.first() == Some(&b'b')));
+        let first_b = |p: PayloadRef<'_>| usize::from(matches!(p, PayloadRef::Bytes(b) if b.first() == Some(&b'b')));
+        let parts = block.split(2, &mut { first_b });
         let texts = |b: &RecordBlock| (0..b.len()).map(|i| b.payload(i).unwrap().to_vec()).collect::<Vec<_>>();
         assert_eq!(texts(&parts[0]), [b"a1".to_vec(), b"a3".to_vec(), b"a5".to_vec()]);
         assert_eq!(texts(&parts[1]), [b"b2".to_vec(), b"b4".to_vec()]);
         // An owner past the last part goes to the last.
-        let parts = block.split(2, |_| 9);
+        let parts = block.split(2, &mut |_: PayloadRef<'_>| 9);
         assert_eq!((parts[0].len(), parts[1].len()), (0, 5));
     }
 }

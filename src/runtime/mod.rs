@@ -198,7 +198,7 @@ impl SourceFeed {
             let w = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
             return vec![(w, FeedBatch::whole(batch))];
         };
-        let parts = router.split(batch);
+        let parts = batch.split(self.senders.len(), &mut *router);
         drop(router);
         parts
             .into_iter()
